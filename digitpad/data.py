@@ -1,0 +1,114 @@
+"""MNIST as in-memory tensors: loaded once, split, normalized and augmented in batches."""
+import math
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# MNIST's training-set pixel mean and std: the one place these numbers live.
+MEAN, STD = 0.1307, 0.3081
+VAL_SIZE = 5000
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("DIGITPAD_DATA", "data"))
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] ink intensities -> what the models were trained on."""
+    return (x - MEAN) / STD
+
+
+def load_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as float32 [N, 1, 28, 28] in [0, 1] and labels as int64 [N]."""
+    from torchvision.datasets import MNIST  # torchvision is slow to import; only training needs it
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"MNIST data folder {root} does not exist. Create it (torchvision downloads MNIST "
+            f"into it when online) or point --data-dir / DIGITPAD_DATA at a folder holding MNIST/raw/.")
+    try:
+        ds = MNIST(str(root), train=train, download=True)
+    except (RuntimeError, OSError, ValueError) as e:
+        raise FileNotFoundError(
+            f"could not load MNIST from {root}: {e}\nExpected the four official files in "
+            f"{root / 'MNIST' / 'raw'} (train-images-idx3-ubyte, ...); with internet access "
+            f"torchvision downloads them there.") from e
+    return ds.data.unsqueeze(1).float().div_(255), ds.targets.clone()
+
+
+def split(images, labels, val_size: int = VAL_SIZE, seed: int = 0):
+    """A seeded train/validation split of the 60,000 training images."""
+    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    val, tr = perm[:val_size], perm[val_size:]
+    return (images[tr], labels[tr]), (images[val], labels[val])
+
+
+def augment(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random affine warp, stroke thickness and drawn-digit styles on a batch in [0, 1]."""
+    x = add_styles(x, labels, gen)
+    b = len(x)
+
+    def uniform(lo, hi):
+        return torch.rand(b, generator=gen, device=x.device) * (hi - lo) + lo
+
+    angle = uniform(-12, 12) * math.pi / 180
+    scale = uniform(0.85, 1.1)
+    shear = uniform(-0.3, 0.3)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    # theta maps output coords to input coords: rotation, then horizontal shear (slant).
+    theta = torch.stack([
+        torch.stack([cos, -sin + shear * cos, uniform(-0.1, 0.1)], 1),
+        torch.stack([sin, cos + shear * sin, uniform(-0.1, 0.1)], 1),
+    ], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, align_corners=False)
+
+    # Pens and brushes draw thinner and thicker than MNIST's scanned ink.
+    t = uniform(-0.6, 1.0).view(b, 1, 1, 1)
+    thick = F.max_pool2d(x, 3, 1, 1)
+    thin = -F.max_pool2d(-x, 3, 1, 1)
+    return torch.where(t > 0, x + t * (thick - x), x + t.abs() * (thin - x)).clamp_(0, 1)
+
+
+def add_styles(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: float = 0.3):
+    """Draw onto some 1s a flag and onto some 7s a crossbar: styles people draw and MNIST lacks."""
+    b = len(x)
+    dev = x.device
+    pick = torch.rand(b, generator=gen, device=dev) < p
+    ones, sevens = pick & (labels == 1), pick & (labels == 7)
+    if not (ones.any() or sevens.any()):
+        return x
+    ink = x[:, 0] > 0.3                                               # [B, 28, 28]
+    rows = torch.arange(28.0, device=dev).view(1, 28, 1)
+    cols = torch.arange(28.0, device=dev).view(1, 1, 28)
+    mass = ink.sum((1, 2)).clamp(min=1)
+    cy = (ink * rows).sum((1, 2)) / mass
+    cx = (ink * cols).sum((1, 2)) / mass
+    top = torch.where(ink.any(2), rows[0, :, 0].view(1, 28), 28.0).amin(1)
+    top_row = ink[torch.arange(b, device=dev), top.long().clamp(max=27)]  # [B, 28]
+    top_x = (top_row * cols[0]).sum(1) / top_row.sum(1).clamp(min=1)
+
+    # The flag: a segment from the top of the 1 going down and left.
+    length = torch.rand(b, generator=gen, device=dev) * 5 + 4
+    angle = torch.rand(b, generator=gen, device=dev) * 0.6 + 0.5                 # radians below horizontal
+    ex, ey = top_x - length * torch.cos(angle), top + length * torch.sin(angle)
+    flag = _segment(rows, cols, top_x, top, ex, ey)
+
+    # The crossbar: a short horizontal stroke through the middle of the 7.
+    half = torch.rand(b, generator=gen, device=dev) * 2 + 3
+    bar = _segment(rows, cols, cx - half, cy, cx + half, cy)
+
+    stroke = torch.where(ones.view(b, 1, 1), flag, torch.where(sevens.view(b, 1, 1), bar, 0.0))
+    return torch.maximum(x, stroke.unsqueeze(1))
+
+
+def _segment(rows, cols, x0, y0, x1, y1, width: float = 1.1):
+    """Anti-aliased strokes from (x0, y0) to (x1, y1), one per batch item: [B, 28, 28]."""
+    x0, y0, x1, y1 = (v.view(-1, 1, 1) for v in (x0, y0, x1, y1))
+    dx, dy = x1 - x0, y1 - y0
+    t = (((cols - x0) * dx + (rows - y0) * dy) / (dx * dx + dy * dy).clamp(min=1e-6)).clamp(0, 1)
+    dist = torch.hypot(cols - (x0 + t * dx), rows - (y0 + t * dy))
+    return (width + 0.5 - dist).clamp(0, 1)

@@ -1,0 +1,122 @@
+"""The model zoo: the seed CNNs from ../shared/seeds.md, one registry by name.
+
+Every model has a `conv1` (its learned filters are shown in the app) and names the
+layers worth looking at in `feature_layers`, in forward order.
+"""
+import torch.nn.functional as F
+from torch import nn
+
+
+class DigitCNN(nn.Module):
+    """S1, digitpad's default: two 3x3 convs (16, 32), FC 1568 -> 128 -> 10; 206,922 parameters."""
+
+    feature_layers = ("conv1", "pool1", "conv2", "pool2")
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.pool2 = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(32 * 7 * 7, 128)
+        self.dropout = nn.Dropout(0.25)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):                        # [B, 1, 28, 28]
+        x = self.pool1(F.relu(self.conv1(x)))    # [B, 16, 14, 14]
+        x = self.pool2(F.relu(self.conv2(x)))    # [B, 32, 7, 7]
+        x = F.relu(self.fc1(x.flatten(1)))       # [B, 128]
+        return self.fc2(self.dropout(x))         # [B, 10]
+
+
+class SimpleCNN(nn.Module):
+    """S0/S2: two 3x3 convs (32, 64), FC 3136 -> 128 -> 10 with dropout 0.5."""
+
+    feature_layers = ("conv1", "pool1", "conv2", "pool2")
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.pool2 = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.dropout = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):                        # [B, 1, 28, 28]
+        x = self.pool1(F.relu(self.conv1(x)))    # [B, 32, 14, 14]
+        x = self.pool2(F.relu(self.conv2(x)))    # [B, 64, 7, 7]
+        x = F.relu(self.fc1(x.flatten(1)))       # [B, 128]
+        return self.fc2(self.dropout(x))         # [B, 10]
+
+
+class BatchNormCNN(nn.Module):
+    """S3: two unpadded 5x5 convs with batch norm and dropout, FC 1024 -> 512 -> 10."""
+
+    feature_layers = ("conv1", "pool1", "conv2", "pool2")
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 5)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.pool1 = nn.MaxPool2d(2)
+        self.drop1 = nn.Dropout(0.45)
+        self.conv2 = nn.Conv2d(32, 64, 5)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.pool2 = nn.MaxPool2d(2)
+        self.drop2 = nn.Dropout(0.35)
+        self.fc1 = nn.Linear(64 * 4 * 4, 512)
+        self.fc2 = nn.Linear(512, 10)
+
+    def forward(self, x):                                          # [B, 1, 28, 28]
+        x = self.drop1(self.pool1(F.relu(self.bn1(self.conv1(x)))))  # [B, 32, 12, 12]
+        x = self.drop2(self.pool2(F.relu(self.bn2(self.conv2(x)))))  # [B, 64, 4, 4]
+        x = F.relu(self.fc1(x.flatten(1)))                         # [B, 512]
+        return self.fc2(x)                                         # [B, 10]
+
+
+class WideKernelCNN(nn.Module):
+    """S4: 25 filters 12x12 stride 2, 64 filters 5x5 'same', one pool, FC 1024 -> 1024 -> 10."""
+
+    feature_layers = ("conv1", "conv2", "pool2")
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 25, 12, stride=2)
+        self.conv2 = nn.Conv2d(25, 64, 5, padding=2)
+        self.pool2 = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(64 * 4 * 4, 1024)
+        self.dropout = nn.Dropout(0.2)
+        self.fc2 = nn.Linear(1024, 10)
+        # S4's own init: the write-up's recipe, kept so the seed is reproduced faithfully.
+        for layer in (self.conv1, self.conv2, self.fc1, self.fc2):
+            nn.init.normal_(layer.weight, std=0.05)
+            nn.init.constant_(layer.bias, 0.1)
+
+    def forward(self, x):                        # [B, 1, 28, 28]
+        x = F.relu(self.conv1(x))                # [B, 25, 9, 9]
+        x = self.pool2(F.relu(self.conv2(x)))    # [B, 64, 4, 4]
+        x = F.relu(self.fc1(x.flatten(1)))       # [B, 1024]
+        return self.fc2(self.dropout(x))         # [B, 10]
+
+
+MODELS = {
+    "digitcnn": DigitCNN,
+    "simplecnn": SimpleCNN,
+    "bncnn": BatchNormCNN,
+    "widekernel": WideKernelCNN,
+}
+DEFAULT_MODEL = "digitcnn"
+
+
+def build_model(name: str) -> nn.Module:
+    """A fresh, untrained model from the zoo."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+

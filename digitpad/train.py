@@ -1,0 +1,181 @@
+"""Fit a zoo model on MNIST: train/validate per epoch, early stopping, resume, report."""
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import data, report
+from .models import DEFAULT_MODEL, MODELS, build_model
+from .weights import WEIGHTS_DIR, WeightsError, read_checkpoint, save_atomic, save_weights
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="scripts/train.py",
+        description="Train a digitpad model on MNIST and write weights/<model>.pt, its history "
+                    "(.json) and report plots. Defaults are the seeds' recipe (Adam 1e-3, batch 64, "
+                    "early stopping with patience 3) plus augmentation for drawn digits.")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), help="zoo model to train")
+    p.add_argument("--epochs", type=int, default=20, help="most epochs to run (default 20)")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--patience", type=int, default=3,
+                   help="stop after this many epochs without a better validation accuracy (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for split, init, batches, augmentation")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto picks cuda when available")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="MNIST root holding MNIST/raw/ (default: $DIGITPAD_DATA or ./data)")
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
+                   help=f"folder for <model>.pt and <model>.json (default {WEIGHTS_DIR})")
+    p.add_argument("--report-dir", type=Path, default=Path("reports"),
+                   help="folder for the plots, one subfolder per model (default ./reports)")
+    p.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="train on plain MNIST, exactly as the seeds did")
+    p.add_argument("--val-size", type=int, default=data.VAL_SIZE,
+                   help=f"validation images carved from the training set (default {data.VAL_SIZE})")
+    p.add_argument("--limit", type=int, default=None,
+                   help="train on only the first N training images (quick experiments, smoke tests)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run saved in <out>/<model>.resume.pt")
+    return p.parse_args(argv)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available here")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model, images, labels, batch_size=1000):
+    """Mean loss, accuracy, and predictions over a whole set."""
+    model.eval()
+    loss, preds = 0.0, []
+    for i in range(0, len(images), batch_size):
+        logits = model(data.normalize(images[i:i + batch_size]))
+        loss += F.cross_entropy(logits, labels[i:i + batch_size], reduction="sum").item()
+        preds.append(logits.argmax(1))
+    preds = torch.cat(preds)
+    return loss / len(images), (preds == labels).float().mean().item(), preds
+
+
+def train_epoch(model, opt, images, labels, args, epoch, device):
+    """One pass over the training tensors in a seeded order; returns mean loss and accuracy."""
+    model.train()
+    torch.manual_seed(args.seed * 1000 + epoch)  # dropout: same stream on resume
+    gen = torch.Generator(device=device).manual_seed(args.seed * 1000 + epoch)
+    order = torch.randperm(len(images), generator=gen, device=device)
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(range(0, len(images), args.batch_size), desc=f"epoch {epoch}", leave=False,
+               unit="batch", dynamic_ncols=True)
+    for i in bar:
+        idx = order[i:i + args.batch_size]
+        x, y = images[idx], labels[idx]
+        if args.augment:
+            x = data.augment(x, y, gen)
+        logits = model(data.normalize(x))
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total_loss += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+        if i // args.batch_size % 20 == 0:
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+    return total_loss / seen, correct / seen
+
+
+def fit(args) -> dict:
+    """Train with early stopping on validation accuracy; save weights, history and plots."""
+    device = pick_device(args.device)
+    root = args.data_dir or data.default_data_dir()
+    images, labels = data.load_mnist(root, train=True)
+    (x_tr, y_tr), (x_val, y_val) = data.split(images, labels, args.val_size, args.seed)
+    if args.limit:
+        x_tr, y_tr = x_tr[:args.limit], y_tr[:args.limit]
+    x_test, y_test = data.load_mnist(root, train=False)
+    x_tr, y_tr, x_val, y_val = (t.to(device) for t in (x_tr, y_tr, x_val, y_val))
+
+    torch.manual_seed(args.seed)
+    model = build_model(args.model).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    resume_path = args.out / f"{args.model}.resume.pt"
+    state = {"epoch": 0, "best_acc": -1.0, "best_epoch": 0, "best_state": None,
+             "history": [], "train_time": 0.0}
+    if args.resume:
+        ckpt = read_checkpoint(resume_path, "Nothing to resume: start without --resume.")
+        model.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        print(f"resuming {args.model} after epoch {state['epoch']}")
+
+    interrupted = False
+    print(f"training {args.model} on {len(x_tr)} images ({device}), validating on {len(x_val)}")
+    try:
+        while state["epoch"] < args.epochs:
+            epoch = state["epoch"] + 1
+            start = time.perf_counter()
+            tr_loss, tr_acc = train_epoch(model, opt, x_tr, y_tr, args, epoch, device)
+            val_loss, val_acc, _ = evaluate(model, x_val, y_val)
+            seconds = time.perf_counter() - start
+            state["train_time"] += seconds
+            state["history"].append({"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc,
+                                     "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds})
+            better = val_acc > state["best_acc"]
+            if better:
+                state.update(best_acc=val_acc, best_epoch=epoch,
+                             best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            state["epoch"] = epoch
+            print(f"epoch {epoch:2d}  train loss {tr_loss:.4f} acc {tr_acc:.4f}  "
+                  f"val loss {val_loss:.4f} acc {val_acc:.4f}  {seconds:5.1f}s" + ("  *" if better else ""))
+            save_atomic({"model": args.model, "state_dict": model.state_dict(),
+                         "optimizer": opt.state_dict(), "state": state}, resume_path)
+            if epoch - state["best_epoch"] >= args.patience:
+                print(f"early stop: no better validation accuracy since epoch {state['best_epoch']}")
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"\ninterrupted after epoch {state['epoch']}: keeping the best so far; "
+              f"continue with --resume")
+    if state["best_state"] is None:
+        raise SystemExit("no epoch finished, so no weights were written")
+
+    model.load_state_dict(state["best_state"])
+    model.cpu()
+    test_loss, test_acc, preds = evaluate(model, x_test, y_test)
+    print(f"best epoch {state['best_epoch']}: val acc {state['best_acc']:.4f}, "
+          f"test acc {test_acc:.4f} (loss {test_loss:.4f}), {state['train_time']:.0f}s training")
+    import torchvision
+    meta = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
+            "val_acc": state["best_acc"], "test_acc": test_acc, "train_time_s": state["train_time"],
+            "device": str(device), "augment": args.augment, "seed": args.seed,
+            "batch_size": args.batch_size, "lr": args.lr, "normalize": [data.MEAN, data.STD],
+            "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                         "python": platform.python_version()}}
+    weights_path = args.out / f"{args.model}.pt"
+    save_weights(model, args.model, weights_path, **meta)
+    (args.out / f"{args.model}.json").write_text(
+        json.dumps({"model": args.model, **meta, "history": state["history"]}, indent=2) + "\n")
+    report_dir = args.report_dir / args.model
+    report.write_all(report_dir, state["history"], x_test, y_test, preds)
+    if not interrupted:
+        resume_path.unlink(missing_ok=True)
+    print(f"wrote {weights_path}, its history .json and plots in {report_dir}/")
+    return meta
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        fit(args)
+    except (FileNotFoundError, WeightsError) as e:
+        raise SystemExit(f"error: {e}")
