@@ -74,12 +74,12 @@ def augment(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torc
 
 
 def add_styles(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: float = 0.3):
-    """Draw onto some 1s a flag and onto some 7s a crossbar: styles people draw and MNIST lacks."""
+    """Add strokes people draw and MNIST lacks: a flag on 1s, a crossbar on 7s, a curled tail on 9s."""
     b = len(x)
     dev = x.device
     pick = torch.rand(b, generator=gen, device=dev) < p
-    ones, sevens = pick & (labels == 1), pick & (labels == 7)
-    if not (ones.any() or sevens.any()):
+    ones, sevens, nines = pick & (labels == 1), pick & (labels == 7), pick & (labels == 9)
+    if not (ones.any() or sevens.any() or nines.any()):
         return x
     ink = x[:, 0] > 0.3                                               # [B, 28, 28]
     rows = torch.arange(28.0, device=dev).view(1, 28, 1)
@@ -87,13 +87,12 @@ def add_styles(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: f
     mass = ink.sum((1, 2)).clamp(min=1)
     cy = (ink * rows).sum((1, 2)) / mass
     cx = (ink * cols).sum((1, 2)) / mass
-    top = torch.where(ink.any(2), rows[0, :, 0].view(1, 28), 28.0).amin(1)
-    top_row = ink[torch.arange(b, device=dev), top.long().clamp(max=27)]  # [B, 28]
-    top_x = (top_row * cols[0]).sum(1) / top_row.sum(1).clamp(min=1)
+    top, top_x = _extreme(ink, rows, cols, lowest=False)
+    bottom, bottom_x = _extreme(ink, rows, cols, lowest=True)
 
     # The flag: a segment from the top of the 1 going down and left.
-    length = torch.rand(b, generator=gen, device=dev) * 5 + 4
-    angle = torch.rand(b, generator=gen, device=dev) * 0.6 + 0.5                 # radians below horizontal
+    length = torch.rand(b, generator=gen, device=dev) * 5 + 6
+    angle = torch.rand(b, generator=gen, device=dev) * 0.6 + 0.4   # radians below horizontal
     ex, ey = top_x - length * torch.cos(angle), top + length * torch.sin(angle)
     flag = _segment(rows, cols, top_x, top, ex, ey)
 
@@ -101,8 +100,25 @@ def add_styles(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: f
     half = torch.rand(b, generator=gen, device=dev) * 2 + 3
     bar = _segment(rows, cols, cx - half, cy, cx + half, cy)
 
-    stroke = torch.where(ones.view(b, 1, 1), flag, torch.where(sevens.view(b, 1, 1), bar, 0.0))
+    # The tail: from the foot of the 9, a hook back to the left and slightly up.
+    length = torch.rand(b, generator=gen, device=dev) * 4 + 4
+    angle = torch.rand(b, generator=gen, device=dev) * 0.7 - 0.1    # radians above horizontal
+    tail = _segment(rows, cols, bottom_x, bottom, bottom_x - length * torch.cos(angle),
+                    bottom - length * torch.sin(angle))
+
+    stroke = torch.where(ones.view(b, 1, 1), flag, 0.0)
+    stroke = torch.where(sevens.view(b, 1, 1), bar, stroke)
+    stroke = torch.where(nines.view(b, 1, 1), tail, stroke)
     return torch.maximum(x, stroke.unsqueeze(1))
+
+
+def _extreme(ink, rows, cols, lowest: bool):
+    """Row of the top (or bottom) ink pixel of each image, and the mean column of ink there."""
+    has = ink.any(2)                                                  # [B, 28]
+    r = rows[0, :, 0].view(1, 28)
+    row = torch.where(has, r, -1.0).amax(1) if lowest else torch.where(has, r, 28.0).amin(1)
+    line = ink[torch.arange(len(ink), device=ink.device), row.long().clamp(0, 27)]  # [B, 28]
+    return row, (line * cols[0]).sum(1) / line.sum(1).clamp(min=1)
 
 
 def _segment(rows, cols, x0, y0, x1, y1, width: float = 1.1):

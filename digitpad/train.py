@@ -35,6 +35,9 @@ def parse_args(argv=None):
                    help=f"folder for <model>.pt and <model>.json (default {WEIGHTS_DIR})")
     p.add_argument("--report-dir", type=Path, default=Path("reports"),
                    help="folder for the plots, one subfolder per model (default ./reports)")
+    p.add_argument("--lr-schedule", default="plateau", choices=["plateau", "constant"],
+                   help="plateau: divide the rate by 5 after an epoch without a better validation "
+                        "accuracy (default); constant: the seeds' fixed rate")
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    help="train on plain MNIST, exactly as the seeds did")
     p.add_argument("--val-size", type=int, default=data.VAL_SIZE,
@@ -108,6 +111,8 @@ def fit(args) -> dict:
     torch.manual_seed(args.seed)
     model = build_model(args.model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=0.2, patience=0) \
+        if args.lr_schedule == "plateau" else None
     resume_path = args.out / f"{args.model}.resume.pt"
     state = {"epoch": 0, "best_acc": -1.0, "best_epoch": 0, "best_state": None,
              "history": [], "train_time": 0.0}
@@ -115,6 +120,8 @@ def fit(args) -> dict:
         ckpt = read_checkpoint(resume_path, "Nothing to resume: start without --resume.")
         model.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
+        if sched:
+            sched.load_state_dict(ckpt["scheduler"])
         state = ckpt["state"]
         print(f"resuming {args.model} after epoch {state['epoch']}")
 
@@ -130,6 +137,8 @@ def fit(args) -> dict:
             state["train_time"] += seconds
             state["history"].append({"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc,
                                      "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds})
+            if sched:
+                sched.step(val_acc)
             better = val_acc > state["best_acc"]
             if better:
                 state.update(best_acc=val_acc, best_epoch=epoch,
@@ -138,7 +147,8 @@ def fit(args) -> dict:
             print(f"epoch {epoch:2d}  train loss {tr_loss:.4f} acc {tr_acc:.4f}  "
                   f"val loss {val_loss:.4f} acc {val_acc:.4f}  {seconds:5.1f}s" + ("  *" if better else ""))
             save_atomic({"model": args.model, "state_dict": model.state_dict(),
-                         "optimizer": opt.state_dict(), "state": state}, resume_path)
+                         "optimizer": opt.state_dict(), "state": state,
+                         "scheduler": sched.state_dict() if sched else {}}, resume_path)
             if epoch - state["best_epoch"] >= args.patience:
                 print(f"early stop: no better validation accuracy since epoch {state['best_epoch']}")
                 break
@@ -157,9 +167,9 @@ def fit(args) -> dict:
     import torchvision
     meta = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
             "val_acc": state["best_acc"], "test_acc": test_acc, "train_time_s": state["train_time"],
-            "device": str(device), "augment": args.augment, "seed": args.seed,
+            "device": str(device), "augment": args.augment, "lr_schedule": args.lr_schedule, "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "normalize": [data.MEAN, data.STD],
-            "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+            "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
                          "python": platform.python_version()}}
     weights_path = args.out / f"{args.model}.pt"
     save_weights(model, args.model, weights_path, **meta)

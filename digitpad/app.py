@@ -1,0 +1,100 @@
+"""The Gradio page: a sketchpad wired to render.panels. No maths here."""
+import argparse
+import sys
+
+import gradio as gr
+import torch
+
+from . import render
+from .models import DEFAULT_MODEL, MODELS
+from .weights import WeightsError, load_model, shipped_path
+
+CANVAS = 800  # what pendigits drawings are rendered at for the accuracy figures
+
+
+def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
+    """The page for a dict of loaded models (name -> model); callable without a server."""
+    filters = {name: render.filters_image(m) for name, m in models.items()}
+    tables = {name: render.architecture(m) for name, m in models.items()}
+
+    def read(canvas, name):
+        p = render.panels(models[name], canvas, filters[name])
+        return p.verdict, p.probs, p.input, p.layers, p.responses
+
+    def switch(canvas, name):
+        return (*read(canvas, name), filters[name], tables[name])
+
+    with gr.Blocks(title="digitpad") as demo:
+        gr.Markdown("# digitpad\nDraw a digit and watch a small CNN, trained on MNIST, read it "
+                    "layer by layer.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                sketch = gr.Sketchpad(
+                    label="Draw a digit", type="numpy", image_mode="RGBA", format="png",
+                    canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
+                    brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"),
+                    elem_id="pad")
+                picker = gr.Dropdown(list(models), value=default, label="Model")
+            with gr.Column(scale=1):
+                verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
+                probs = gr.Label(num_top_classes=10, label="Probability of each digit",
+                                 elem_id="probs")
+                seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
+                                interactive=False, elem_id="input28")
+        layers = gr.Gallery(label="Feature maps of each layer (blue negative, red positive; "
+                                  "one colour scale per layer)", columns=2, object_fit="contain",
+                            height="auto", elem_id="layers")
+        with gr.Row():
+            kernels = gr.Image(filters[default], label="Learned conv1 filters (blue negative, "
+                               "red positive weights)", interactive=False, elem_id="filters")
+            responses = gr.Image(label="Each conv1 filter's response to your drawing",
+                                 interactive=False, elem_id="responses")
+        table = gr.Dataframe(tables[default], headers=["layer", "output shape", "parameters",
+                                                       "receptive field"],
+                             label="Architecture", interactive=False)
+
+        outputs = [verdict, probs, seen, layers, responses]
+        sketch.change(read, [sketch, picker], outputs, trigger_mode="always_last",
+                      show_progress="hidden")
+        picker.change(switch, [sketch, picker], [*outputs, kernels, table],
+                      show_progress="hidden")
+    return demo
+
+
+def load_models(default: str, weights: str | None) -> dict:
+    """The chosen model (from --weights if given) first, then every other zoo model that ships."""
+    models = {default: load_model(default, weights)}
+    for name in MODELS:
+        if name not in models and shipped_path(name).is_file():
+            models[name] = load_model(name)
+    return models
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="digitpad", description="Launch the digitpad drawing pad.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS),
+                   help=f"model shown first (default {DEFAULT_MODEL})")
+    p.add_argument("--weights", default=None,
+                   help="a checkpoint written by scripts/train.py for --model "
+                        "(default: the shipped weights/<model>.pt)")
+    p.add_argument("--share", action="store_true",
+                   help="also create a public gradio.live link (off by default)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        models = load_models(args.model, args.weights)
+    except WeightsError as e:
+        sys.exit(f"digitpad: {e}")
+    torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
+    build_demo(models, args.model).launch(server_name=args.host, server_port=args.port,
+                                          share=args.share)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Drawn-digit accuracy: pen strokes rendered as Sketchpad canvases, read by preprocess + model."""
+import numpy as np
+import torch
+
+from . import pendigits
+from .preprocess import preprocess
+
+BLANK = -1  # the prediction recorded when preprocess saw nothing drawn
+
+
+def sample(drawings: list, count: int | None, seed: int = 0) -> list:
+    """A seeded subset (all when count is None), the same on every machine."""
+    if count is None or count >= len(drawings):
+        return drawings
+    idx = np.random.default_rng(seed).choice(len(drawings), count, replace=False)
+    return [drawings[i] for i in sorted(idx)]
+
+
+def inputs(drawings: list, variant: str = "white", seed: int = 0, progress=None) -> torch.Tensor:
+    """Render each drawing on a random canvas and preprocess it: [N, 1, 28, 28] (NaN when blank)."""
+    rng = np.random.default_rng(seed)
+    out = torch.full((len(drawings), 1, 28, 28), float("nan"))
+    for i, d in enumerate(progress(drawings) if progress else drawings):
+        x = preprocess(pendigits.render(d, rng, variant))
+        if x is not None:
+            out[i] = x[0]
+    return out
+
+
+@torch.inference_mode()
+def predict(model, x: torch.Tensor) -> torch.Tensor:
+    """Predicted digits for preprocessed inputs; BLANK where the input was blank."""
+    blank = x.isnan().flatten(1).any(1)
+    preds = model.eval()(torch.nan_to_num(x)).argmax(1)
+    return torch.where(blank, BLANK, preds)
+
+
+def accuracy(labels, preds) -> float:
+    return (torch.as_tensor(labels) == preds).float().mean().item()

@@ -1,0 +1,137 @@
+"""Any canvas -> the 28x28 image an MNIST model expects: crop, fit 20x20, centre of mass."""
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data import normalize
+
+FIT = 20          # MNIST fits each digit into a 20x20 box ...
+SIZE = 28         # ... and centres it by mass in 28x28
+WORK = 512        # larger canvases are box-shrunk below this first: ample for a 20px digit
+INK_FLOOR = 0.1   # below this, ink is compression noise or background texture
+
+
+def preprocess(image) -> torch.Tensor | None:
+    """A PIL image, uint8/float array or Sketchpad value -> [1, 1, 28, 28] normalized, or None if blank."""
+    digit = mnist_image(ink_map(image))
+    if digit is None:
+        return None
+    return normalize(torch.from_numpy(digit)).view(1, 1, SIZE, SIZE)
+
+
+def ink_map(image) -> np.ndarray:
+    """Ink strength in [0, 1] (float32 HxW), whatever the canvas's polarity and transparency."""
+    if isinstance(image, dict):
+        return _sketchpad_ink(image)
+    if isinstance(image, (str, Path)):
+        image = Image.open(image)
+    if isinstance(image, Image.Image):
+        img = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info
+                            else "L")
+    elif isinstance(image, np.ndarray):
+        pixels = _as_uint8(image)
+        if pixels.size == 0:
+            return np.zeros((0, 0), np.float32)
+        img = Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+    else:
+        raise ValueError(f"expected an image (PIL image, numpy array or Sketchpad value), "
+                         f"got {type(image).__name__}")
+    if "A" in img.getbands():
+        alpha = img.getchannel("A")
+        if alpha.getextrema()[0] < 255:
+            # Drawn on transparency: the colour under alpha 0 is arbitrary, so alpha is the ink.
+            return _shrink(alpha)
+    gray = _shrink(img.convert("L"))
+    # The background is what the border mostly is: light ink on dark, or dark ink on light.
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    bg = float(np.median(border))
+    if bg >= 0.5:
+        return np.clip((bg - gray) / bg, 0, 1)
+    return np.clip((gray - bg) / (1 - bg), 0, 1)
+
+
+def mnist_image(ink: np.ndarray) -> np.ndarray | None:
+    """MNIST's recipe on an ink map: 28x28 float32 in [0, 1], or None when nothing is drawn."""
+    mask = ink > INK_FLOOR
+    if not mask.any():
+        return None
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    if _is_dot(crop):
+        return None
+    scale = FIT / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    fitted = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS,
+                                                     reducing_gap=3.0))
+    fitted = np.clip(fitted, 0, None)
+    peak = fitted.max()
+    if peak <= INK_FLOOR:
+        return None
+    fitted = np.clip(fitted / peak, 0, 1)  # thin strokes fade when shrunk; MNIST's ink is saturated
+
+    # Place so the centre of mass lands on the centre of the 28x28 image.
+    mass = fitted.sum()
+    cy = (fitted.sum(1) * np.arange(fitted.shape[0])).sum() / mass
+    cx = (fitted.sum(0) * np.arange(fitted.shape[1])).sum() / mass
+    top, left = round(SIZE / 2 - cy), round(SIZE / 2 - cx)  # MNIST: mass at (14, 14)
+    out = np.zeros((SIZE, SIZE), np.float32)
+    fh, fw = fitted.shape
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + fh, SIZE), min(left + fw, SIZE)
+    out[y0:y1, x0:x1] = fitted[y0 - top:y1 - top, x0 - left:x1 - left]
+    return out
+
+
+def _is_dot(crop: np.ndarray) -> bool:
+    """A single round blob (a dot, a tap) is not a digit: nearly square and nearly solid."""
+    h, w = crop.shape
+    return max(h, w) / min(h, w) < 1.6 and (crop > 0.5).mean() > 0.6
+
+
+def _sketchpad_ink(value: dict) -> np.ndarray:
+    if not {"background", "layers", "composite"} & value.keys():
+        raise ValueError("a Sketchpad value must have 'background', 'layers' or 'composite'")
+    if value.get("composite") is not None:
+        return ink_map(value["composite"])
+    layers = [ink_map(layer) for layer in value.get("layers") or [] if layer is not None]
+    if layers:
+        shape = layers[0].shape
+        if any(layer.shape != shape for layer in layers):
+            raise ValueError("Sketchpad layers differ in size")
+        return np.maximum.reduce(layers)
+    if value.get("background") is not None:
+        return ink_map(value["background"])
+    return np.zeros((0, 0), np.float32)
+
+
+def _as_uint8(a: np.ndarray) -> np.ndarray:
+    """Check shape and value range; bools, ints and floats become uint8 pixels."""
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"expected an image of shape HxW or HxWxC with C in 1..4, got {a.shape}")
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"expected numeric pixels, got dtype {a.dtype}")
+    if a.size == 0:
+        return a.astype(np.uint8)
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        raise ValueError("the image holds NaN or infinite values")
+    lo, hi = a.min(), a.max()
+    if lo < 0 or hi > 255:
+        raise ValueError(f"pixel values must lie in [0, 1] or [0, 255]; got {lo} to {hi}")
+    if np.issubdtype(a.dtype, np.floating) and hi <= 1:
+        a = a * 255
+    return np.rint(a).astype(np.uint8)
+
+
+def _shrink(img: Image.Image) -> np.ndarray:
+    """An 8-bit channel -> float32 in [0, 1], box-shrunk so the longer side is at most WORK."""
+    longest = max(img.size)
+    if longest > WORK:
+        img = img.reduce(-(-longest // WORK))
+    return np.asarray(img, np.float32) / 255

@@ -1,0 +1,131 @@
+"""What the page shows, as pure functions: feature-map grids, filters, the 28x28 input, verdicts.
+
+numpy and PIL only: a matplotlib figure costs hundreds of milliseconds, a stroke has 25.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import MEAN, STD
+from .inference import classify
+from .preprocess import preprocess
+
+CELL = 56       # every feature map is scaled up to about this many pixels a side
+GAP = 2
+UNSURE = 0.6    # below this top probability the page says the model is unsure
+
+
+def _diverging_lut() -> np.ndarray:
+    """256 RGB colours: blue for negative, white for zero, red for positive."""
+    t = np.linspace(-1, 1, 256)[:, None]
+    blue, white, red = np.array([33, 102, 172]), np.array([247, 247, 247]), np.array([178, 24, 43])
+    lut = np.where(t < 0, white + (blue - white) * -t, white + (red - white) * t)
+    return lut.round().astype(np.uint8)
+
+
+LUT = _diverging_lut()
+
+
+def colorize(a: np.ndarray, scale: float) -> np.ndarray:
+    """Signed values -> RGB on one symmetric scale, so zero is always white."""
+    idx = np.clip((a / max(scale, 1e-8) + 1) * 127.5, 0, 255).astype(np.uint8)
+    return LUT[idx]
+
+
+def grid(maps: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """[C, H, W] maps -> one RGB image, tiles scaled up by an integer factor, one colour scale."""
+    c, h, w = maps.shape
+    scale = float(np.abs(maps).max()) if scale is None else scale
+    zoom = max(1, CELL // max(h, w))
+    cols = math.ceil(math.sqrt(c)) if c <= 16 else 8
+    rows = math.ceil(c / cols)
+    th, tw = h * zoom, w * zoom
+    out = np.full((rows * (th + GAP) - GAP, cols * (tw + GAP) - GAP, 3), 255, np.uint8)
+    tiles = colorize(maps, scale).repeat(zoom, 1).repeat(zoom, 2)        # [C, th, tw, 3]
+    for i, tile in enumerate(tiles):
+        r, q = divmod(i, cols)
+        out[r * (th + GAP):r * (th + GAP) + th, q * (tw + GAP):q * (tw + GAP) + tw] = tile
+    return out
+
+
+def input_image(x: torch.Tensor, zoom: int = 10) -> np.ndarray:
+    """The normalized [1, 1, 28, 28] input as the model sees it, enlarged with a pixel grid."""
+    ink = (x.view(28, 28) * STD + MEAN).clamp(0, 1).numpy()
+    img = np.repeat((255 - ink * 255).astype(np.uint8)[..., None], 3, 2).repeat(zoom, 0).repeat(zoom, 1)
+    img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
+    return img
+
+
+def shape_label(name: str, act: torch.Tensor) -> str:
+    return f"{name}: {' x '.join(map(str, act.shape))}"
+
+
+def architecture(model: nn.Module) -> list[list]:
+    """Rows of layer, output shape, parameters and receptive field (r += (k - 1) * jump)."""
+    shapes = {}
+    layers = [(name, m) for name, m in model.named_children() if not isinstance(m, nn.Dropout)]
+    hooks = [m.register_forward_hook(lambda mod, i, out, name=name: shapes.__setitem__(name, out.shape[1:]))
+             for name, m in layers]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 1, 28, 28))
+    finally:
+        for h in hooks:
+            h.remove()
+    rows, field, jump = [["input", "1 x 28 x 28", 0, "1 x 1"]], 1, 1
+    for name, m in layers:
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            s = m.stride if isinstance(m.stride, int) else m.stride[0]
+            field, jump = field + (k - 1) * jump, jump * s
+        elif isinstance(m, nn.Linear):
+            field = 28
+        params = sum(p.numel() for p in m.parameters())
+        rows.append([name, " x ".join(map(str, shapes[name])), params, f"{field} x {field}"])
+    rows.append(["total", "", sum(p.numel() for p in model.parameters()), ""])
+    return rows
+
+
+@dataclass
+class Panels:
+    """Everything the page shows for one canvas; images are RGB uint8 arrays."""
+    verdict: str
+    probs: dict[str, float] | None
+    digit: int | None
+    input: np.ndarray | None
+    layers: list[tuple[np.ndarray, str]]
+    filters: np.ndarray
+    responses: np.ndarray | None
+
+
+def filters_image(model: nn.Module) -> np.ndarray:
+    w = model.conv1.weight.detach()[:, 0]  # [C, k, k]
+    return grid(w.numpy())
+
+
+def verdict(probs: list[float]) -> str:
+    order = sorted(range(10), key=lambda d: -probs[d])
+    top, second = order[0], order[1]
+    if probs[top] < UNSURE:
+        return (f"Not sure: maybe {top} ({probs[top]:.0%}), or {second} ({probs[second]:.0%}). "
+                f"Try drawing it larger or more clearly.")
+    return f"It's a {top} ({probs[top]:.0%} sure)."
+
+
+EMPTY = "Draw a digit (0-9) on the pad: the prediction and every layer update after each stroke."
+
+
+def panels(model: nn.Module, canvas, filters: np.ndarray | None = None) -> Panels:
+    """preprocess + classify + render for one canvas value: the whole page in one call."""
+    filters = filters_image(model) if filters is None else filters
+    x = preprocess(canvas)
+    if x is None:
+        return Panels(EMPTY, None, None, None, [], filters, None)
+    result = classify(model, x)
+    layers = [(grid(a.numpy()), shape_label(name, a)) for name, a in result.activations.items()]
+    probs = {str(d): p for d, p in enumerate(result.probs)}
+    return Panels(verdict(result.probs), probs, result.digit, input_image(x), layers, filters,
+                  grid(result.activations["conv1"].numpy()))
