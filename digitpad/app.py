@@ -10,6 +10,15 @@ from .models import DEFAULT_MODEL, MODELS
 from .weights import WeightsError, load_model, shipped_path
 
 CANVAS = 800  # what pendigits drawings are rendered at for the accuracy figures
+# Gradio opens the pad with no tool chosen; a person should be able to draw at once.
+SELECT_BRUSH = """() => {
+  const pick = () => {
+    const brush = document.querySelector('#pad button[aria-label="Brush"]');
+    if (brush) brush.click(); else setTimeout(pick, 100);
+  };
+  pick();
+}"""
+CSS = "#input28 img, #layers img, #filters img, #responses img { image-rendering: pixelated; }"
 
 
 def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
@@ -24,13 +33,13 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
     def switch(canvas, name):
         return (*read(canvas, name), filters[name], tables[name])
 
-    with gr.Blocks(title="digitpad") as demo:
+    with gr.Blocks(title="digitpad", analytics_enabled=False) as demo:
         gr.Markdown("# digitpad\nDraw a digit and watch a small CNN, trained on MNIST, read it "
                     "layer by layer.")
         with gr.Row():
             with gr.Column(scale=1):
                 sketch = gr.Sketchpad(
-                    label="Draw a digit", type="numpy", image_mode="RGBA", format="png",
+                    label="Draw a digit", type="numpy", image_mode="RGBA", format="png", height=520,
                     canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
                     brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"),
                     elem_id="pad")
@@ -54,6 +63,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
                              label="Architecture", interactive=False)
 
         outputs = [verdict, probs, seen, layers, responses]
+        demo.load(None, js=SELECT_BRUSH)
         sketch.change(read, [sketch, picker], outputs, trigger_mode="always_last",
                       show_progress="hidden")
         picker.change(switch, [sketch, picker], [*outputs, kernels, table],
@@ -93,7 +103,7 @@ def main(argv=None):
         sys.exit(f"digitpad: {e}")
     torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
     build_demo(models, args.model).launch(server_name=args.host, server_port=args.port,
-                                          share=args.share)
+                                          share=args.share, css=CSS)
 
 
 if __name__ == "__main__":

@@ -54,20 +54,20 @@ def augment(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torc
     def uniform(lo, hi):
         return torch.rand(b, generator=gen, device=x.device) * (hi - lo) + lo
 
-    angle = uniform(-12, 12) * math.pi / 180
-    scale = uniform(0.85, 1.1)
-    shear = uniform(-0.3, 0.3)
+    angle = uniform(-10, 10) * math.pi / 180
+    scale = uniform(0.9, 1.1)
+    shear = uniform(-0.2, 0.2)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     # theta maps output coords to input coords: rotation, then horizontal shear (slant).
     theta = torch.stack([
-        torch.stack([cos, -sin + shear * cos, uniform(-0.1, 0.1)], 1),
-        torch.stack([sin, cos + shear * sin, uniform(-0.1, 0.1)], 1),
+        torch.stack([cos, -sin + shear * cos, uniform(-0.08, 0.08)], 1),
+        torch.stack([sin, cos + shear * sin, uniform(-0.08, 0.08)], 1),
     ], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, align_corners=False)
 
     # Pens and brushes draw thinner and thicker than MNIST's scanned ink.
-    t = uniform(-0.6, 1.0).view(b, 1, 1, 1)
+    t = uniform(-0.4, 0.8).view(b, 1, 1, 1)
     thick = F.max_pool2d(x, 3, 1, 1)
     thin = -F.max_pool2d(-x, 3, 1, 1)
     return torch.where(t > 0, x + t * (thick - x), x + t.abs() * (thin - x)).clamp_(0, 1)

@@ -1,8 +1,9 @@
-"""Drawn-digit accuracy: pen strokes rendered as Sketchpad canvases, read by preprocess + model."""
+"""Drawn-digit accuracy: pen strokes rendered as Sketchpad canvases, read by preprocess + classify."""
 import numpy as np
 import torch
 
 from . import pendigits
+from .inference import classify
 from .preprocess import preprocess
 
 BLANK = -1  # the prediction recorded when preprocess saw nothing drawn
@@ -27,12 +28,19 @@ def inputs(drawings: list, variant: str = "white", seed: int = 0, progress=None)
     return out
 
 
-@torch.inference_mode()
+def probabilities(model, x: torch.Tensor) -> torch.Tensor:
+    """classify's probabilities for each preprocessed input: [N, 10], zeros where blank."""
+    probs = torch.zeros(len(x), 10)
+    for i, xi in enumerate(x):
+        if not xi.isnan().any():
+            probs[i] = torch.tensor(classify(model, xi[None]).probs)
+    return probs
+
+
 def predict(model, x: torch.Tensor) -> torch.Tensor:
     """Predicted digits for preprocessed inputs; BLANK where the input was blank."""
-    blank = x.isnan().flatten(1).any(1)
-    preds = model.eval()(torch.nan_to_num(x)).argmax(1)
-    return torch.where(blank, BLANK, preds)
+    probs = probabilities(model, x)
+    return torch.where(probs.sum(1) > 0, probs.argmax(1), BLANK)
 
 
 def accuracy(labels, preds) -> float:

@@ -1,15 +1,34 @@
 """classify: one forward pass giving the digit, all ten probabilities and every named activation."""
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from .data import MEAN, STD
+
+# Test-time augmentation: the image and slightly rotated copies go through the model as one
+# batch and their probabilities are averaged; hand-drawn digits lean more than MNIST's do.
+TTA_DEGREES = (0.0, -10.0, 10.0)
 
 
 @dataclass
 class Result:
     digit: int
     probs: list[float]                    # ten floats summing to 1
-    activations: dict[str, torch.Tensor]  # layer name -> [C, H, W] for the one image
+    activations: dict[str, torch.Tensor]  # layer name -> [C, H, W] for the image as drawn
+
+
+def rotations(x: torch.Tensor, degrees=TTA_DEGREES) -> torch.Tensor:
+    """[1, 1, 28, 28] normalized -> [len(degrees), 1, 28, 28], rotated about the centre."""
+    a = torch.tensor(degrees) * math.pi / 180
+    zero = torch.zeros_like(a)
+    theta = torch.stack([torch.stack([a.cos(), -a.sin(), zero], 1),
+                         torch.stack([a.sin(), a.cos(), zero], 1)], 1)
+    grid = F.affine_grid(theta, [len(degrees), 1, 28, 28], align_corners=False)
+    ink = (x * STD + MEAN).expand(len(degrees), -1, -1, -1)
+    return (F.grid_sample(ink, grid, align_corners=False) - MEAN) / STD
 
 
 def classify(model: nn.Module, x: torch.Tensor) -> Result:
@@ -22,7 +41,7 @@ def classify(model: nn.Module, x: torch.Tensor) -> Result:
         for name in model.feature_layers]
     try:
         with torch.inference_mode():
-            probs = torch.softmax(model.eval()(x), 1)[0]
+            probs = torch.softmax(model.eval()(rotations(x)), 1).mean(0)
     finally:
         for hook in hooks:
             hook.remove()

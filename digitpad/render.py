@@ -121,7 +121,10 @@ EMPTY = "Draw a digit (0-9) on the pad: the prediction and every layer update af
 def panels(model: nn.Module, canvas, filters: np.ndarray | None = None) -> Panels:
     """preprocess + classify + render for one canvas value: the whole page in one call."""
     filters = filters_image(model) if filters is None else filters
-    x = preprocess(canvas)
+    try:
+        x = preprocess(canvas)
+    except ValueError as e:
+        return Panels(f"That canvas could not be read: {e}", None, None, None, [], filters, None)
     if x is None:
         return Panels(EMPTY, None, None, None, [], filters, None)
     result = classify(model, x)

@@ -35,9 +35,9 @@ def parse_args(argv=None):
                    help=f"folder for <model>.pt and <model>.json (default {WEIGHTS_DIR})")
     p.add_argument("--report-dir", type=Path, default=Path("reports"),
                    help="folder for the plots, one subfolder per model (default ./reports)")
-    p.add_argument("--lr-schedule", default="plateau", choices=["plateau", "constant"],
-                   help="plateau: divide the rate by 5 after an epoch without a better validation "
-                        "accuracy (default); constant: the seeds' fixed rate")
+    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
+                   help="cosine: anneal the rate to zero over --epochs (default); "
+                        "constant: the seeds' fixed rate")
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    help="train on plain MNIST, exactly as the seeds did")
     p.add_argument("--val-size", type=int, default=data.VAL_SIZE,
@@ -111,8 +111,8 @@ def fit(args) -> dict:
     torch.manual_seed(args.seed)
     model = build_model(args.model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=0.2, patience=0) \
-        if args.lr_schedule == "plateau" else None
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs) \
+        if args.lr_schedule == "cosine" else None
     resume_path = args.out / f"{args.model}.resume.pt"
     state = {"epoch": 0, "best_acc": -1.0, "best_epoch": 0, "best_state": None,
              "history": [], "train_time": 0.0}
@@ -138,7 +138,7 @@ def fit(args) -> dict:
             state["history"].append({"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc,
                                      "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds})
             if sched:
-                sched.step(val_acc)
+                sched.step()
             better = val_acc > state["best_acc"]
             if better:
                 state.update(best_acc=val_acc, best_epoch=epoch,

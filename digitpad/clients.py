@@ -1,0 +1,72 @@
+"""Drive a running digitpad app from outside: start it on a loopback port, send drawings.
+
+Used by the load test and the throughput benchmark; needs gradio_client (the test extra).
+"""
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(*flags: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
+    """`python -m digitpad` on a free loopback port; returns the process and its URL once it listens."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "digitpad", "--port", str(port), *flags],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"digitpad exited: {proc.stderr.read()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise TimeoutError(f"digitpad did not listen on port {port} within {timeout} s")
+
+
+def sketchpad_file(path: Path) -> dict:
+    from gradio_client import handle_file
+    return {"background": None, "layers": [], "composite": handle_file(str(path)), "id": None}
+
+
+def send_all(url: str, pngs: list[Path], clients: int, model: str = "digitcnn",
+             timeout: float = 120) -> tuple[list[list], float]:
+    """Each of `clients` concurrent clients sends every drawing once, in its own order.
+
+    Returns, per client, the (drawing index, verdict, probabilities) it got, and the wall time.
+    """
+    from gradio_client import Client
+
+    def one_client(k: int):
+        client = Client(url, verbose=False)
+        order = list(range(len(pngs)))
+        order = order[k % len(order):] + order[:k % len(order)]
+        out = []
+        for i in order:
+            job = client.submit(sketchpad_file(pngs[i]), model, api_name="/read")
+            verdict, probs, *_ = job.result(timeout=timeout)
+            out.append((i, verdict, probs))
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one_client, range(clients), timeout=timeout * len(pngs)))
+    return results, time.perf_counter() - start
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

@@ -1,0 +1,128 @@
+"""digitpad's benchmarks, each a side-by-side comparison in one run: python scripts/bench.py --help
+
+train:   time to 99.0% MNIST test accuracy and images/s for digitcnn, digitpad's in-memory
+         pipeline against the seeds' per-item DataLoader pipeline.
+latency: the app's handler (preprocess + classify + every image) over real pen drawings.
+"""
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from digitpad import data, drawn, pendigits, render
+from digitpad.models import build_model
+from digitpad.preprocess import preprocess
+from digitpad.train import evaluate
+from digitpad.weights import load_model
+
+TARGET = 0.99
+
+
+def seeds_batches(root, batch_size):
+    """The seeds' pipeline: ToTensor + Normalize per item, through a DataLoader."""
+    from torchvision import datasets, transforms
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((data.MEAN,), (data.STD,))])
+    ds = datasets.MNIST(str(root), train=True, download=True, transform=tf)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True)
+    while True:
+        yield from loader
+
+
+def digitpad_batches(root, batch_size):
+    """digitpad's pipeline: MNIST held once as a tensor, batches sliced from a permutation."""
+    images, labels = data.load_mnist(root, train=True)
+    images = data.normalize(images)
+    while True:
+        order = torch.randperm(len(images))
+        for i in range(0, len(images), batch_size):
+            idx = order[i:i + batch_size]
+            yield images[idx], labels[idx]
+
+
+def time_to_target(batches, lr, test, check_every_images=15_000, limit_s=600):
+    """Train digitcnn from scratch; the clock stops for test evaluations. Returns (s, images, acc)."""
+    torch.manual_seed(0)
+    model = build_model("digitcnn")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    x_test, y_test = test
+    seen, since, clock, acc = 0, 0, 0.0, 0.0
+    start = time.perf_counter()
+    for x, y in batches:
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += len(y)
+        since += len(y)
+        if since >= check_every_images:
+            clock += time.perf_counter() - start
+            _, acc, _ = evaluate(model, x_test, y_test)
+            print(f"    {seen:7d} images  {clock:6.1f}s  test acc {acc:.4f}", flush=True)
+            if acc >= TARGET or clock > limit_s:
+                return clock, seen, acc
+            since = 0
+            start = time.perf_counter()
+    raise AssertionError("unreachable")
+
+
+def bench_train(args):
+    root = args.data_dir or data.default_data_dir()
+    test = data.load_mnist(root, train=False)
+    runs = [("seeds: DataLoader, per-item ToTensor/Normalize, batch 64, Adam 1e-3",
+             seeds_batches(root, 64), 1e-3),
+            ("digitpad: in-memory tensors, batch 64, Adam 1e-3", digitpad_batches(root, 64), 1e-3),
+            ("digitpad: in-memory tensors, batch 256, Adam 3e-3", digitpad_batches(root, 256), 3e-3)]
+    results = []
+    for name, batches, lr in runs:
+        print(f"  {name}", flush=True)
+        results.append((name, *time_to_target(batches, lr, test)))
+    base = results[0][1]
+    print(f"\n| pipeline | time to {TARGET:.1%} | images/s | reached | speed-up |\n|---|---|---|---|---|")
+    for name, seconds, seen, acc in results:
+        print(f"| {name} | {seconds:.1f} s | {seen / seconds:,.0f} | {acc:.2%} | {base / seconds:.2f}x |")
+
+
+def bench_latency(args):
+    torch.set_num_threads(1)  # as the app runs
+    drawings = drawn.sample(pendigits.load(), args.drawings, seed=11)
+    rng = np.random.default_rng(11)
+    canvases = [pendigits.render(d, rng) for d in drawings]
+    print(f"\n| model | handler p50 | handler p95 | preprocess p50 |\n|---|---|---|---|")
+    for name in args.models:
+        model = load_model(name)
+        filters = render.filters_image(model)
+        render.panels(model, canvases[0], filters)  # warm-up
+        total, pre = [], []
+        for c in canvases:
+            t0 = time.perf_counter()
+            preprocess(c)
+            t1 = time.perf_counter()
+            render.panels(model, c, filters)
+            t2 = time.perf_counter()
+            pre.append(t1 - t0)
+            total.append(t2 - t1)
+        p50, p95 = np.percentile(total, [50, 95]) * 1000
+        print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {np.median(pre) * 1000:.1f} ms |")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sections", nargs="*", default=["train", "latency"], choices=["train", "latency"],
+                   help="what to run (default: all)")
+    p.add_argument("--data-dir", default=None, help="MNIST root (default $DIGITPAD_DATA or ./data)")
+    p.add_argument("--drawings", type=int, default=300, help="pen drawings for the latency run")
+    p.add_argument("--models", nargs="+", default=["digitcnn", "simplecnn", "bncnn", "widekernel"],
+                   help="models for the latency run")
+    args = p.parse_args(argv)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if "train" in args.sections:
+        bench_train(args)
+    if "latency" in args.sections:
+        bench_latency(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitpad import pendigits, render
+from digitpad.app import CANVAS, build_demo, load_models
+from digitpad.clients import sketchpad_file
+
+SCREENSHOT = Path("docs/screenshot.png")
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_models("digitcnn", None)
+
+
+def sketchpad_value(canvas):
+    return {"background": None, "layers": [], "composite": canvas}
+
+
+def test_handler_reads_pen_drawings_and_fills_every_panel(models, drawings, rng):
+    model = models["digitcnn"]
+    filters = render.filters_image(model)
+    right = 0
+    picks = [drawings[i] for i in range(0, 400, 20)]
+    for d in picks:
+        p = render.panels(model, sketchpad_value(pendigits.render(d, rng)), filters)
+        right += p.digit == d.label
+        assert abs(sum(p.probs.values()) - 1) < 1e-4 and len(p.probs) == 10
+        assert p.input.shape == (280, 280, 3)
+        assert [label.split(":")[0] for _, label in p.layers] == list(model.feature_layers)
+        assert p.layers[0][1] == "conv1: 16 x 28 x 28" and p.layers[3][1] == "pool2: 32 x 7 x 7"
+        assert p.responses.shape == p.layers[0][0].shape
+    assert right >= len(picks) - 1
+
+
+def test_handler_empty_and_unsure_states(models):
+    p = render.panels(models["digitcnn"], sketchpad_value(np.full((CANVAS, CANVAS, 4), 255, np.uint8)))
+    assert p.verdict == render.EMPTY and p.probs is None and p.layers == []
+    assert render.verdict([0.5, 0.3] + [0.025] * 8).startswith("Not sure: maybe 0 (50%), or 1 (30%)")
+
+
+def test_every_zoo_model_loads_into_the_page(models):
+    assert set(models) == {"digitcnn", "simplecnn", "bncnn", "widekernel"}
+    build_demo(models)
+
+
+def test_app_answers_through_gradio_client(server, drawings, rng, tmp_path):
+    from gradio_client import Client
+    from PIL import Image
+
+    client = Client(server.url, verbose=False)
+    d = drawings[1]
+    path = tmp_path / "drawing.png"
+    Image.fromarray(pendigits.render(d, rng)).save(path)
+    verdict, probs, *_ = client.predict(sketchpad_file(path), "digitcnn", api_name="/read")
+    assert probs["label"] == str(d.label) and verdict.startswith(f"It's a {d.label}")
+
+
+def test_bad_weights_give_a_message_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    out = subprocess.run([sys.executable, "-m", "digitpad", "--weights", str(bad)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "not a readable digitpad checkpoint" in out.stderr
+    assert "python scripts/train.py" in out.stderr and "Traceback" not in out.stderr
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed; CI must install Debian's chromium")
+        pytest.skip("no Chromium here (apt-get install chromium)")
+    return path
+
+
+def test_drawing_in_a_real_browser(server, drawings):
+    """Headless Chromium draws a 3 stroke by stroke with the mouse; the page reads it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    three = next(d for d in drawings if d.label == 3)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(server.url)
+        canvas = page.locator("#pad canvas").first
+        expect(canvas).to_be_visible(timeout=30_000)
+        box = canvas.bounding_box()
+        pts = np.concatenate(three.strokes)
+        lo, hi = pts.min(0), pts.max(0)
+        scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
+        origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
+        for stroke in three.strokes:
+            xy = stroke * scale + origin
+            page.mouse.move(*xy[0])
+            page.mouse.down()
+            for x, y in xy[1::2]:
+                page.mouse.move(x, y)
+            page.mouse.up()
+        expect(page.locator("#verdict")).to_contain_text("It's a 3", timeout=30_000)
+        expect(page.locator("#layers img")).to_have_count(4, timeout=30_000)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        browser.close()

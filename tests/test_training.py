@@ -1,0 +1,86 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from digitpad.train import main
+from digitpad.weights import load_model
+
+SMALL = ["--limit", "2000", "--val-size", "1000", "--patience", "9"]
+
+
+def args(folder, mnist_root, *extra):
+    return ["--data-dir", str(mnist_root), "--out", str(folder / "w"), "--report-dir",
+            str(folder / "r"), *SMALL, *extra]
+
+
+def history(folder):
+    return json.loads((folder / "w" / "digitcnn.json").read_text())
+
+
+def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_root):
+    main(args(tmp_path, mnist_root, "--epochs", "2"))
+    report = history(tmp_path)
+    losses = [h["train_loss"] for h in report["history"]]
+    assert losses[1] < losses[0] < 2.3
+    assert report["val_acc"] > 0.85
+    model = load_model("digitcnn", weights=tmp_path / "w" / "digitcnn.pt")
+    assert model.meta["epochs"] == 2
+    assert {p.name for p in (tmp_path / "r" / "digitcnn").iterdir()} == \
+        {"curves.png", "confusion.png", "misses.png"}
+    assert not (tmp_path / "w" / "digitcnn.resume.pt").exists()
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root):
+    """SIGKILL a run after its second epoch; --resume ends where an unbroken run ends."""
+    main(args(tmp_path / "straight", mnist_root, "--epochs", "3"))
+    broken = tmp_path / "broken"
+    proc = subprocess.Popen(
+        [sys.executable, "scripts/train.py", *args(broken, mnist_root, "--epochs", "3")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("epoch  2"):
+            break
+    proc.kill()
+    proc.wait()
+    resume = broken / "w" / "digitcnn.resume.pt"
+    assert resume.exists() and not (broken / "w" / "digitcnn.pt").exists()
+    assert torch.load(resume, weights_only=True)["state"]["epoch"] in (1, 2)
+
+    main(args(broken, mnist_root, "--epochs", "3", "--resume"))
+    a, b = history(tmp_path / "straight"), history(broken)
+    assert b["epochs"] == 3
+    assert b["val_acc"] == a["val_acc"] and b["test_acc"] == a["test_acc"]
+    sa = torch.load(tmp_path / "straight" / "w" / "digitcnn.pt", weights_only=True)["state_dict"]
+    sb = torch.load(broken / "w" / "digitcnn.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_missing_data_dir_says_what_was_expected(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "w")])
+    assert not (tmp_path / "w").exists()
+
+
+def test_corrupt_mnist_is_a_clear_error(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08\x03garbage")
+    with pytest.raises(SystemExit, match="could not load MNIST"):
+        main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "w")])
+    assert not (tmp_path / "w").exists()
+
+
+def test_help_explains_the_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for flag in ("--epochs", "--batch-size", "--lr", "--patience", "--seed", "--device",
+                 "--data-dir", "--out", "--no-augment", "--resume"):
+        assert flag in out
