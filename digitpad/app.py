@@ -3,6 +3,7 @@ import argparse
 import sys
 
 import gradio as gr
+import numpy as np
 import torch
 
 from . import render
@@ -18,7 +19,8 @@ SELECT_BRUSH = """() => {
   };
   pick();
 }"""
-CSS = "#input28 img, #layers img, #filters img, #responses img { image-rendering: pixelated; }"
+CSS = """#input28 img, #layers img, #filters img, #responses img { image-rendering: pixelated; }
+#verdict { font-size: 1.5em; font-weight: 600; }"""
 
 
 def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
@@ -39,6 +41,10 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1):
                 sketch = gr.Sketchpad(
+                    # Start with one empty layer: loading it spends the first change event,
+                    # which Gradio 6's editor drops; otherwise the first stroke goes unread.
+                    value={"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)],
+                           "composite": None},
                     label="Draw a digit", type="numpy", image_mode="RGBA", format="png", height=520,
                     canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
                     brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"),

@@ -78,7 +78,7 @@ def train_epoch(model, opt, images, labels, args, epoch, device):
     order = torch.randperm(len(images), generator=gen, device=device)
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(range(0, len(images), args.batch_size), desc=f"epoch {epoch}", leave=False,
-               unit="batch", dynamic_ncols=True)
+               unit="batch", dynamic_ncols=True, disable=None)  # None: off when not a terminal
     for i in bar:
         idx = order[i:i + args.batch_size]
         x, y = images[idx], labels[idx]

@@ -107,6 +107,8 @@ def test_drawing_in_a_real_browser(server, drawings):
             page.mouse.up()
         expect(page.locator("#verdict")).to_contain_text("It's a 3", timeout=30_000)
         expect(page.locator("#layers img")).to_have_count(4, timeout=30_000)
+        page.wait_for_function("[...document.querySelectorAll('#layers img, #responses img')]"
+                               ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()
