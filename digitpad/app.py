@@ -35,7 +35,8 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
     def switch(canvas, name):
         return (*read(canvas, name), filters[name], tables[name])
 
-    with gr.Blocks(title="digitpad", analytics_enabled=False) as demo:
+    # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
+    with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
         gr.Markdown("# digitpad\nDraw a digit and watch a small CNN, trained on MNIST, read it "
                     "layer by layer.")
         with gr.Row():

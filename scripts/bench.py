@@ -3,6 +3,7 @@
 train:   time to 99.0% MNIST test accuracy and images/s for digitcnn, digitpad's in-memory
          pipeline against the seeds' per-item DataLoader pipeline.
 latency: the app's handler (preprocess + classify + every image) over real pen drawings.
+load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
 """
 import argparse
 import time
@@ -108,9 +109,37 @@ def bench_latency(args):
         print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {np.median(pre) * 1000:.1f} ms |")
 
 
+def bench_load(args):
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from digitpad.clients import rss_mib, send_all, start_app
+    rng = np.random.default_rng(12)
+    drawings = drawn.sample(pendigits.load(), 25, seed=12)
+    with tempfile.TemporaryDirectory() as tmp:
+        pngs = []
+        for i, d in enumerate(drawings):
+            pngs.append(Path(tmp) / f"{i}.png")
+            Image.fromarray(pendigits.render(d, rng)).save(pngs[-1])
+        proc, url = start_app()
+        try:
+            send_all(url, pngs, clients=1)  # warm-up
+            print(f"\n| clients | drawings | seconds | drawings/s | server memory |\n|---|---|---|---|---|")
+            for clients in (1, 5, 20):
+                results, seconds = send_all(url, pngs, clients=clients)
+                n = sum(len(r) for r in results)
+                print(f"| {clients} | {n} | {seconds:.1f} | {n / seconds:.1f} | {rss_mib(proc.pid):.0f} MiB |")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*", default=["train", "latency"], choices=["train", "latency"],
+    p.add_argument("sections", nargs="*", default=["train", "latency", "load"],
+                   choices=["train", "latency", "load"],
                    help="what to run (default: all)")
     p.add_argument("--data-dir", default=None, help="MNIST root (default $DIGITPAD_DATA or ./data)")
     p.add_argument("--drawings", type=int, default=300, help="pen drawings for the latency run")
@@ -122,6 +151,8 @@ def main(argv=None):
         bench_train(args)
     if "latency" in args.sections:
         bench_latency(args)
+    if "load" in args.sections:
+        bench_load(args)
 
 
 if __name__ == "__main__":
