@@ -2,9 +2,12 @@
 import numpy as np
 import torch
 
+from PIL import Image
+
 from . import pendigits
+from .data import normalize
 from .inference import classify
-from .preprocess import preprocess
+from .preprocess import ink_map, preprocess
 
 BLANK = -1  # the prediction recorded when preprocess saw nothing drawn
 
@@ -26,6 +29,23 @@ def inputs(drawings: list, variant: str = "white", seed: int = 0, progress=None)
         if x is not None:
             out[i] = x[0]
     return out
+
+
+def shrunk_inputs(drawings: list, variant: str = "white", seed: int = 0) -> torch.Tensor:
+    """What most demos do, for comparison: the whole canvas shrunk to 28x28, no crop or centring."""
+    rng = np.random.default_rng(seed)
+    out = torch.empty((len(drawings), 1, 28, 28))
+    for i, d in enumerate(drawings):
+        ink = Image.fromarray(ink_map(pendigits.render(d, rng, variant)))
+        out[i, 0] = normalize(torch.from_numpy(np.asarray(ink.resize((28, 28), Image.Resampling.BOX))))
+    return out
+
+
+@torch.inference_mode()
+def single_pass(model, x: torch.Tensor) -> torch.Tensor:
+    """Predictions from one plain forward pass each, without classify's rotations; BLANK where blank."""
+    blank = x.isnan().flatten(1).any(1)
+    return torch.where(blank, BLANK, model.eval()(torch.nan_to_num(x)).argmax(1))
 
 
 def probabilities(model, x: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,9 @@ def main(argv=None):
     p.add_argument("--pendigits", default=None, help="UNIPEN file (default $DIGITPAD_PENDIGITS or "
                                                      "../shared/pendigits/pendigits-orig.tra)")
     p.add_argument("--report-dir", type=Path, default=Path("reports/drawn"))
+    p.add_argument("--compare", action="store_true",
+                   help="also read each canvas shrunk whole to 28x28, and with one forward pass "
+                        "instead of classify's rotations")
     args = p.parse_args(argv)
 
     model = load_model(args.model, args.weights)
@@ -40,6 +43,11 @@ def main(argv=None):
         acc = drawn.accuracy(labels, preds)
         blank = int((preds == drawn.BLANK).sum())
         print(f"{variant:12s} accuracy {acc:.2%}  ({int((preds != labels).sum())} wrong, {blank} read as blank)")
+        if args.compare:
+            shrunk = drawn.single_pass(model, drawn.shrunk_inputs(drawings, variant, args.seed))
+            single = drawn.single_pass(model, x)
+            print(f"{'':12s} canvas shrunk to 28x28: {drawn.accuracy(labels, shrunk):.2%}; "
+                  f"MNIST recipe, one pass: {drawn.accuracy(labels, single):.2%}")
         shown = preds.clamp(min=0)
         report.plot_confusion(report.confusion_matrix(labels, shown), args.report_dir / f"confusion-{variant}.png",
                               f"{args.model} on pen-drawn digits ({variant}): {acc:.2%}")

@@ -3,8 +3,8 @@ import torch
 
 from digitpad import drawn, pendigits
 
-SAMPLE = 300  # drawings per variant: enough to see a 2-point drop, quick enough for CI
-BAR = 0.95
+SAMPLE = 600  # drawings per variant: a 1-point drop shows, and CI reads them in about 15 s
+BAR = 0.97    # issue 3's bar; the full 7,494 read 97.18-97.24% (scripts/eval_drawn.py)
 
 
 @pytest.mark.parametrize("variant", pendigits.VARIANTS)

@@ -127,3 +127,10 @@ def test_scale_and_brush_barely_matter(model, drawings):
     bold = [reading(d, brush=0.06, extent=0.35, centre=(200, 200)) for d in picks]
     assert np.mean(np.equal(ref, scaled)) >= 0.97
     assert np.mean(np.equal(ref, bold)) >= 0.97
+
+
+def test_a_few_specks_are_not_a_digit():
+    img = Image.new("RGB", (800, 800), "white")
+    for x, y in [(100, 100), (600, 200), (300, 650)]:
+        ImageDraw.Draw(img).ellipse((x - 20, y - 20, x + 20, y + 20), fill="black")
+    assert preprocess(img) is None
