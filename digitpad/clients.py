@@ -5,6 +5,7 @@ Used by the load test and the throughput benchmark; needs gradio_client (the tes
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,12 +20,15 @@ def free_port() -> int:
 def start_app(*flags: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
     """`python -m digitpad` on a free loopback port; returns the process and its URL once it listens."""
     port = free_port()
+    # A file, not a pipe: a pipe nobody reads fills up and stalls the server mid-response.
+    log = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen([sys.executable, "-m", "digitpad", "--port", str(port), *flags],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"digitpad exited: {proc.stderr.read()}")
+            log.seek(0)
+            raise RuntimeError(f"digitpad exited: {log.read()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return proc, f"http://127.0.0.1:{port}/"

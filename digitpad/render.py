@@ -40,7 +40,7 @@ def grid(maps: np.ndarray, scale: float | None = None) -> np.ndarray:
     c, h, w = maps.shape
     scale = float(np.abs(maps).max()) if scale is None else scale
     zoom = max(1, CELL // max(h, w))
-    cols = math.ceil(math.sqrt(c)) if c <= 16 else 8
+    cols = math.ceil(math.sqrt(c))  # square grids, so every layer fills its gallery cell alike
     rows = math.ceil(c / cols)
     th, tw = h * zoom, w * zoom
     out = np.full((rows * (th + GAP) - GAP, cols * (tw + GAP) - GAP, 3), 255, np.uint8)

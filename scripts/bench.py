@@ -19,6 +19,7 @@ from digitpad.train import evaluate
 from digitpad.weights import load_model
 
 TARGET = 0.99
+SECTIONS = ("train", "latency", "load")
 
 
 def seeds_batches(root, batch_size):
@@ -138,14 +139,16 @@ def bench_load(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*", default=["train", "latency", "load"],
-                   choices=["train", "latency", "load"],
+    p.add_argument("sections", nargs="*", metavar="{train,latency,load}",
                    help="what to run (default: all)")
     p.add_argument("--data-dir", default=None, help="MNIST root (default $DIGITPAD_DATA or ./data)")
     p.add_argument("--drawings", type=int, default=300, help="pen drawings for the latency run")
     p.add_argument("--models", nargs="+", default=["digitcnn", "simplecnn", "bncnn", "widekernel"],
                    help="models for the latency run")
     args = p.parse_args(argv)
+    args.sections = args.sections or list(SECTIONS)
+    if unknown := set(args.sections) - set(SECTIONS):
+        p.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if "train" in args.sections:
         bench_train(args)

@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,20 @@ def chromium() -> str:
     return path
 
 
+def settle(page, selector, quiet_s=2.0, timeout_s=30.0):
+    """Wait until the image at `selector` has not changed for `quiet_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        src = page.locator(selector).first.get_attribute("src")
+        if src != last:
+            last, since = src, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        page.wait_for_timeout(200)
+    pytest.fail(f"{selector} kept changing for {timeout_s} s")
+
+
 def test_drawing_in_a_real_browser(server, drawings):
     """Headless Chromium draws a 3 stroke by stroke with the mouse; the page reads it."""
     from playwright.sync_api import expect, sync_playwright
@@ -106,6 +121,8 @@ def test_drawing_in_a_real_browser(server, drawings):
                 page.mouse.move(x, y)
             page.mouse.up()
         expect(page.locator("#verdict")).to_contain_text("It's a 3", timeout=30_000)
+        settle(page, "#input28 img")  # answers also arrive mid-stroke; wait for the last one
+        expect(page.locator("#verdict")).to_contain_text("It's a 3")
         expect(page.locator("#layers img")).to_have_count(4, timeout=30_000)
         page.wait_for_function("[...document.querySelectorAll('#layers img, #responses img')]"
                                ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
