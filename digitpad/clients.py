@@ -43,28 +43,28 @@ def sketchpad_file(path: Path) -> dict:
     return {"background": None, "layers": [], "composite": handle_file(str(path)), "id": None}
 
 
-def send_all(url: str, pngs: list[Path], clients: int, model: str = "digitcnn",
+def send_all(url: str, batches: list[list[Path]], model: str = "digitcnn",
              timeout: float = 120) -> tuple[list[list], float]:
-    """Each of `clients` concurrent clients sends every drawing once, in its own order.
+    """One concurrent client per batch sends its drawings in turn.
 
-    Returns, per client, the (drawing index, verdict, probabilities) it got, and the wall time.
+    Returns, per client, the (path, verdict, probabilities) it got, and the wall time.
+    Clients send different drawings: Gradio caches outputs by content, and two identical
+    answers written at the same instant can race in that cache (seen as a truncated download).
     """
     from gradio_client import Client
 
-    def one_client(k: int):
+    def one_client(pngs: list[Path]):
         client = Client(url, verbose=False)
-        order = list(range(len(pngs)))
-        order = order[k % len(order):] + order[:k % len(order)]
         out = []
-        for i in order:
-            job = client.submit(sketchpad_file(pngs[i]), model, api_name="/read")
+        for png in pngs:
+            job = client.submit(sketchpad_file(png), model, api_name="/read")
             verdict, probs, *_ = job.result(timeout=timeout)
-            out.append((i, verdict, probs))
+            out.append((png, verdict, probs))
         return out
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one_client, range(clients), timeout=timeout * len(pngs)))
+    with ThreadPoolExecutor(len(batches)) as pool:
+        results = list(pool.map(one_client, batches, timeout=timeout * max(map(len, batches))))
     return results, time.perf_counter() - start
 
 

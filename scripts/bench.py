@@ -118,7 +118,7 @@ def bench_load(args):
 
     from digitpad.clients import rss_mib, send_all, start_app
     rng = np.random.default_rng(12)
-    drawings = drawn.sample(pendigits.load(), 25, seed=12)
+    drawings = drawn.sample(pendigits.load(), 500, seed=12)
     with tempfile.TemporaryDirectory() as tmp:
         pngs = []
         for i, d in enumerate(drawings):
@@ -126,10 +126,10 @@ def bench_load(args):
             Image.fromarray(pendigits.render(d, rng)).save(pngs[-1])
         proc, url = start_app()
         try:
-            send_all(url, pngs, clients=1)  # warm-up
+            send_all(url, [pngs[:25]])  # warm-up
             print(f"\n| clients | drawings | seconds | drawings/s | server memory |\n|---|---|---|---|---|")
             for clients in (1, 5, 20):
-                results, seconds = send_all(url, pngs, clients=clients)
+                results, seconds = send_all(url, [pngs[k * 25:(k + 1) * 25] for k in range(clients)])
                 n = sum(len(r) for r in results)
                 print(f"| {clients} | {n} | {seconds:.1f} | {n / seconds:.1f} | {rss_mib(proc.pid):.0f} MiB |")
         finally:
