@@ -8,9 +8,9 @@ import torch
 
 from . import render
 from .models import DEFAULT_MODEL, MODELS
+from .pendigits import CANVAS  # the pad's size is the size the accuracy figures were measured at
 from .weights import WeightsError, load_model, shipped_path
 
-CANVAS = 800  # what pendigits drawings are rendered at for the accuracy figures
 # Gradio opens the pad with no tool chosen; a person should be able to draw at once.
 SELECT_BRUSH = """() => {
   const pick = () => {

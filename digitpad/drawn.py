@@ -57,10 +57,14 @@ def probabilities(model, x: torch.Tensor) -> torch.Tensor:
     return probs
 
 
+def digits(probs: torch.Tensor) -> torch.Tensor:
+    """The digit each row of `probabilities` names; BLANK for the all-zero rows of blank inputs."""
+    return torch.where(probs.sum(1) > 0, probs.argmax(1), BLANK)
+
+
 def predict(model, x: torch.Tensor) -> torch.Tensor:
     """Predicted digits for preprocessed inputs; BLANK where the input was blank."""
-    probs = probabilities(model, x)
-    return torch.where(probs.sum(1) > 0, probs.argmax(1), BLANK)
+    return digits(probabilities(model, x))
 
 
 def accuracy(labels, preds) -> float:

@@ -11,6 +11,7 @@ from torch import nn
 
 from .data import MEAN, STD
 from .inference import classify
+from .models import count_parameters
 from .preprocess import preprocess
 
 CELL = 56       # every feature map is scaled up to about this many pixels a side
@@ -83,9 +84,8 @@ def architecture(model: nn.Module) -> list[list]:
             field, jump = field + (k - 1) * jump, jump * s
         elif isinstance(m, nn.Linear):
             field = 28
-        params = sum(p.numel() for p in m.parameters())
-        rows.append([name, " x ".join(map(str, shapes[name])), params, f"{field} x {field}"])
-    rows.append(["total", "", sum(p.numel() for p in model.parameters()), ""])
+        rows.append([name, " x ".join(map(str, shapes[name])), count_parameters(m), f"{field} x {field}"])
+    rows.append(["total", "", count_parameters(model), ""])
     return rows
 
 

@@ -39,7 +39,7 @@ def main(argv=None):
     for variant in args.variants:
         x = drawn.inputs(drawings, variant, args.seed, progress=lambda it: tqdm(it, desc=variant, leave=False))
         probs = drawn.probabilities(model, x)
-        preds = torch.where(probs.sum(1) > 0, probs.argmax(1), drawn.BLANK)
+        preds = drawn.digits(probs)
         acc = drawn.accuracy(labels, preds)
         blank = int((preds == drawn.BLANK).sum())
         print(f"{variant:12s} accuracy {acc:.2%}  ({int((preds != labels).sum())} wrong, {blank} read as blank)")
