@@ -3,7 +3,7 @@ import torch
 
 from digitpad import drawn, pendigits
 
-SAMPLE = 600  # drawings per variant: a 1-point drop shows, and CI reads them in about 15 s
+SAMPLE = 600  # drawings per variant: enough that a 1-point drop shows
 BAR = 0.97    # issue 3's bar; the full 7,494 read 97.18-97.24% (scripts/eval_drawn.py)
 
 
