@@ -27,13 +27,21 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
     """The page for a dict of loaded models (name -> model); callable without a server."""
     filters = {name: render.filters_image(m) for name, m in models.items()}
     tables = {name: render.architecture(m) for name, m in models.items()}
+    labels = {name: render.layer_labels(m) for name, m in models.items()}
+    slots = max(map(len, labels.values()))  # one image per shown layer; widekernel shows fewer
+
+    def pad(items, fill):
+        return items + [fill] * (slots - len(items))
 
     def read(canvas, name):
         p = render.panels(models[name], canvas, filters[name])
-        return p.verdict, p.probs, p.input, p.layers, p.responses
+        return p.verdict, p.probs, p.input, *pad(p.layers, None), p.responses
 
     def switch(canvas, name):
-        return (*read(canvas, name), filters[name], tables[name])
+        # Labels change only with the model, so only here; strokes send plain values.
+        text, bars, seen_, *maps, resp = read(canvas, name)
+        maps = [gr.Image(m, label=label, visible=bool(label)) for m, label in zip(maps, pad(labels[name], ""))]
+        return text, bars, seen_, *maps, resp, filters[name], tables[name]
 
     # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
     with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
@@ -57,9 +65,11 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
                                  elem_id="probs")
                 seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
                                 interactive=False, elem_id="input28")
-        layers = gr.Gallery(label="Feature maps of each layer (blue negative, red positive; "
-                                  "one colour scale per layer)", columns=2, object_fit="contain",
-                            height="auto", elem_id="layers")
+        gr.Markdown("**Feature maps of each layer**, input to output: one tile per channel; blue "
+                    "negative, red positive, one colour scale per layer.")
+        with gr.Row(elem_id="layers"):
+            layers = [gr.Image(label=label, visible=bool(label), interactive=False)
+                      for label in pad(labels[default], "")]
         with gr.Row():
             kernels = gr.Image(filters[default], label="Learned conv1 filters (blue negative, "
                                "red positive weights)", interactive=False, elem_id="filters")
@@ -69,7 +79,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
                                                        "receptive field"],
                              label="Architecture", interactive=False)
 
-        outputs = [verdict, probs, seen, layers, responses]
+        outputs = [verdict, probs, seen, *layers, responses]
         demo.load(None, js=SELECT_BRUSH)
         sketch.change(read, [sketch, picker], outputs, trigger_mode="always_last",
                       show_progress="hidden")

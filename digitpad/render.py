@@ -60,10 +60,6 @@ def input_image(x: torch.Tensor, zoom: int = 10) -> np.ndarray:
     return img
 
 
-def shape_label(name: str, act: torch.Tensor) -> str:
-    return f"{name}: {' x '.join(map(str, act.shape))}"
-
-
 def architecture(model: nn.Module) -> list[list]:
     """Rows of layer, output shape, parameters and receptive field (r += (k - 1) * jump)."""
     shapes = {}
@@ -89,6 +85,12 @@ def architecture(model: nn.Module) -> list[list]:
     return rows
 
 
+def layer_labels(model: nn.Module) -> list[str]:
+    """'conv1: 16 x 28 x 28' for each layer the page shows, in forward order."""
+    shapes = {row[0]: row[1] for row in architecture(model)}
+    return [f"{name}: {shapes[name]}" for name in model.feature_layers]
+
+
 @dataclass
 class Panels:
     """Everything the page shows for one canvas; images are RGB uint8 arrays."""
@@ -96,7 +98,7 @@ class Panels:
     probs: dict[str, float] | None
     digit: int | None
     input: np.ndarray | None
-    layers: list[tuple[np.ndarray, str]]
+    layers: list[np.ndarray]      # one grid per model.feature_layers entry
     filters: np.ndarray
     responses: np.ndarray | None
 
@@ -128,7 +130,7 @@ def panels(model: nn.Module, canvas, filters: np.ndarray | None = None) -> Panel
     if x is None:
         return Panels(EMPTY, None, None, None, [], filters, None)
     result = classify(model, x)
-    layers = [(grid(a.numpy()), shape_label(name, a)) for name, a in result.activations.items()]
+    layers = [grid(a.numpy()) for a in result.activations.values()]
     probs = {str(d): p for d, p in enumerate(result.probs)}
     return Panels(verdict(result.probs), probs, result.digit, input_image(x), layers, filters,
                   grid(result.activations["conv1"].numpy()))

@@ -34,10 +34,15 @@ def test_handler_reads_pen_drawings_and_fills_every_panel(models, drawings, rng)
         right += p.digit == d.label
         assert abs(sum(p.probs.values()) - 1) < 1e-4 and len(p.probs) == 10
         assert p.input.shape == (280, 280, 3)
-        assert [label.split(":")[0] for _, label in p.layers] == list(model.feature_layers)
-        assert p.layers[0][1] == "conv1: 16 x 28 x 28" and p.layers[3][1] == "pool2: 32 x 7 x 7"
-        assert p.responses.shape == p.layers[0][0].shape
+        assert len(p.layers) == len(model.feature_layers)
+        assert p.responses.shape == p.layers[0].shape
     assert right >= len(picks) - 1
+
+
+def test_layer_labels_give_each_shown_layer_its_shape(models):
+    assert render.layer_labels(models["digitcnn"]) == [
+        "conv1: 16 x 28 x 28", "pool1: 16 x 14 x 14", "conv2: 32 x 14 x 14", "pool2: 32 x 7 x 7"]
+    assert render.layer_labels(models["widekernel"])[0] == "conv1: 25 x 9 x 9"
 
 
 def test_handler_empty_and_unsure_states(models):
@@ -124,8 +129,17 @@ def test_drawing_in_a_real_browser(server, drawings):
         settle(page, "#input28 img")  # answers also arrive mid-stroke; wait for the last one
         expect(page.locator("#verdict")).to_contain_text("It's a 3")
         expect(page.locator("#layers img")).to_have_count(4, timeout=30_000)
+        expect(page.locator("#layers")).to_contain_text("pool2: 32 x 7 x 7")
         page.wait_for_function("[...document.querySelectorAll('#layers img, #responses img')]"
                                ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
+        for img in page.locator("#layers img").all():  # every layer shown whole, none clipped
+            box = img.bounding_box()
+            assert box["width"] > 100 and box["height"] > 100
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        page.get_by_label("Model").click()
+        page.get_by_role("option", name="widekernel").click()
+        expect(page.locator("#layers")).to_contain_text("conv1: 25 x 9 x 9", timeout=30_000)
+        expect(page.locator("#layers img")).to_have_count(3, timeout=30_000)
         browser.close()
