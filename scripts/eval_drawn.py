@@ -37,7 +37,8 @@ def main(argv=None):
     args.report_dir.mkdir(parents=True, exist_ok=True)
     print(f"{args.model}: {len(drawings)} pen-drawn digits by {len({d.writer for d in drawings})} writers")
     for variant in args.variants:
-        x = drawn.inputs(drawings, variant, args.seed, progress=lambda it: tqdm(it, desc=variant, leave=False))
+        x = drawn.inputs(drawings, variant, args.seed,  # the bar is off when output is piped
+                         progress=lambda it: tqdm(it, desc=variant, leave=False, disable=None))
         probs = drawn.probabilities(model, x)
         preds = drawn.digits(probs)
         acc = drawn.accuracy(labels, preds)
