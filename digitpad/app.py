@@ -40,8 +40,9 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
     def switch(canvas, name):
         # Labels change only with the model, so only here; strokes send plain values.
         text, bars, seen_, *maps, resp = read(canvas, name)
-        maps = [gr.Image(m, label=label, visible=bool(label)) for m, label in zip(maps, pad(labels[name], ""))]
-        return text, bars, seen_, *maps, resp, filters[name], tables[name]
+        panels = [gr.Image(m, label=label, visible=bool(label))
+                  for m, label in zip(maps, pad(labels[name], ""))]
+        return text, bars, seen_, *panels, resp, filters[name], tables[name]
 
     # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
     with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:

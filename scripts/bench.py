@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from digitpad import data, drawn, pendigits, render
 from digitpad.models import build_model
