@@ -20,6 +20,11 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - MEAN) / STD
 
 
+def denormalize(x: torch.Tensor) -> torch.Tensor:
+    """What the models were trained on -> [0, 1] ink intensities."""
+    return x * STD + MEAN
+
+
 def load_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Images as float32 [N, 1, 28, 28] in [0, 1] and labels as int64 [N]."""
     from torchvision.datasets import MNIST  # torchvision is slow to import; only training needs it

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import MEAN, STD
+from .data import denormalize, normalize
 
 # Test-time augmentation: the image and slightly rotated copies go through the model as one
 # batch and their probabilities are averaged; hand-drawn digits lean more than MNIST's do.
@@ -27,8 +27,8 @@ def rotations(x: torch.Tensor, degrees=TTA_DEGREES) -> torch.Tensor:
     theta = torch.stack([torch.stack([a.cos(), -a.sin(), zero], 1),
                          torch.stack([a.sin(), a.cos(), zero], 1)], 1)
     grid = F.affine_grid(theta, [len(degrees), 1, 28, 28], align_corners=False)
-    ink = (x * STD + MEAN).expand(len(degrees), -1, -1, -1)
-    return (F.grid_sample(ink, grid, align_corners=False) - MEAN) / STD
+    ink = denormalize(x).expand(len(degrees), -1, -1, -1)
+    return normalize(F.grid_sample(ink, grid, align_corners=False))
 
 
 def classify(model: nn.Module, x: torch.Tensor) -> Result:

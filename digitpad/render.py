@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import MEAN, STD
+from .data import denormalize
 from .inference import classify
 from .models import count_parameters
 from .preprocess import preprocess
@@ -54,7 +54,7 @@ def grid(maps: np.ndarray, scale: float | None = None) -> np.ndarray:
 
 def input_image(x: torch.Tensor, zoom: int = 10) -> np.ndarray:
     """The normalized [1, 1, 28, 28] input as the model sees it, enlarged with a pixel grid."""
-    ink = (x.view(28, 28) * STD + MEAN).clamp(0, 1).numpy()
+    ink = denormalize(x.view(28, 28)).clamp(0, 1).numpy()
     img = np.repeat((255 - ink * 255).astype(np.uint8)[..., None], 3, 2).repeat(zoom, 0).repeat(zoom, 1)
     img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
     return img

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from digitpad import drawn, pendigits, report
-from digitpad.data import MEAN, STD
+from digitpad.data import denormalize
 from digitpad.models import DEFAULT_MODEL, MODELS
 from digitpad.weights import load_model
 
@@ -55,7 +55,7 @@ def main(argv=None):
         # Worst misses: the wrong answers given with the most confidence.
         order = torch.argsort(probs.max(1).values, descending=True)
         worst = order[(preds[order] != labels[order]) & (preds[order] != drawn.BLANK)]
-        images = (torch.nan_to_num(x[worst]) * STD + MEAN).clamp(0, 1)
+        images = denormalize(torch.nan_to_num(x[worst])).clamp(0, 1)
         report.plot_misses(images, labels[worst], preds[worst], args.report_dir / f"misses-{variant}.png")
     print(f"wrote confusion matrices and misses to {args.report_dir}/")
 
