@@ -51,6 +51,14 @@ def split(images, labels, val_size: int = VAL_SIZE, seed: int = 0):
     return (images[tr], labels[tr]), (images[val], labels[val])
 
 
+def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, gen: torch.Generator):
+    """One pass over in-memory tensors: (images, labels) batches in an order drawn from `gen`."""
+    order = torch.randperm(len(images), generator=gen, device=images.device)
+    for i in range(0, len(images), batch_size):
+        idx = order[i:i + batch_size]
+        yield images[idx], labels[idx]
+
+
 def augment(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random affine warp, stroke thickness and drawn-digit styles on a batch in [0, 1]."""
     x = add_styles(x, labels, gen)

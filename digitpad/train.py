@@ -1,6 +1,7 @@
 """Fit a zoo model on MNIST: train/validate per epoch, early stopping, resume, report."""
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -92,20 +93,18 @@ def train_epoch(model, opt, images, labels, args, epoch, device):
     model.train()
     torch.manual_seed(args.seed * 1000 + epoch)  # dropout: same stream on resume
     gen = torch.Generator(device=device).manual_seed(args.seed * 1000 + epoch)
-    order = torch.randperm(len(images), generator=gen, device=device)
     total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(range(0, len(images), args.batch_size), desc=f"epoch {epoch}", leave=False,
-               unit="batch", dynamic_ncols=True, disable=None)  # None: off when not a terminal
-    for i in bar:
-        idx = order[i:i + args.batch_size]
-        x, y = images[idx], labels[idx]
+    bar = tqdm(data.batches(images, labels, args.batch_size, gen), desc=f"epoch {epoch}",
+               total=math.ceil(len(images) / args.batch_size), leave=False, unit="batch",
+               dynamic_ncols=True, disable=None)  # None: off when not a terminal
+    for step, (x, y) in enumerate(bar):
         if args.augment:
             x = data.augment(x, y, gen)
         logits, loss = train_step(model, opt, data.normalize(x), y)
         total_loss += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
-        if i // args.batch_size % 20 == 0:
+        if step % 20 == 0:
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
     return total_loss / seen, correct / seen
 

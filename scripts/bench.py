@@ -33,13 +33,10 @@ def seeds_batches(root, batch_size, seed):
 
 
 def digitpad_batches(images, labels, batch_size, seed):
-    """digitpad's pipeline: MNIST held once as a normalized tensor, batches sliced from a permutation."""
+    """digitpad's pipeline: MNIST held once as a normalized tensor, batched as train.py batches it."""
     gen = torch.Generator().manual_seed(seed)
     while True:
-        order = torch.randperm(len(images), generator=gen)
-        for i in range(0, len(images), batch_size):
-            idx = order[i:i + batch_size]
-            yield images[idx], labels[idx]
+        yield from data.batches(images, labels, batch_size, gen)
 
 
 def seeds_trainable(lr):
