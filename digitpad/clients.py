@@ -38,6 +38,19 @@ def start_app(*flags: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
     raise TimeoutError(f"digitpad did not listen on port {port} within {timeout} s")
 
 
+def save_pngs(drawings: list, folder: Path, rng) -> list[Path]:
+    """Each pen drawing rendered as the Sketchpad sends it, saved as folder/<i>.png for upload."""
+    from PIL import Image
+
+    from . import pendigits
+
+    paths = []
+    for i, d in enumerate(drawings):
+        paths.append(Path(folder) / f"{i}.png")
+        Image.fromarray(pendigits.render(d, rng)).save(paths[-1])
+    return paths
+
+
 def sketchpad_file(path: Path) -> dict:
     from gradio_client import handle_file
     return {"background": None, "layers": [], "composite": handle_file(str(path)), "id": None}

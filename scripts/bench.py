@@ -122,18 +122,11 @@ def bench_latency(args):
 
 def bench_load(args):
     import tempfile
-    from pathlib import Path
 
-    from PIL import Image
-
-    from digitpad.clients import rss_mib, send_all, start_app
-    rng = np.random.default_rng(12)
+    from digitpad.clients import rss_mib, save_pngs, send_all, start_app
     drawings = drawn.sample(pendigits.load(), 500, seed=12)
     with tempfile.TemporaryDirectory() as tmp:
-        pngs = []
-        for i, d in enumerate(drawings):
-            pngs.append(Path(tmp) / f"{i}.png")
-            Image.fromarray(pendigits.render(d, rng)).save(pngs[-1])
+        pngs = save_pngs(drawings, tmp, np.random.default_rng(12))
         proc, url = start_app()
         try:
             send_all(url, [pngs[:25]])  # warm-up

@@ -10,7 +10,7 @@ import pytest
 
 from digitpad import pendigits, render
 from digitpad.app import CANVAS, build_demo, load_models
-from digitpad.clients import sketchpad_file
+from digitpad.clients import save_pngs, sketchpad_file
 
 SCREENSHOT = Path("docs/screenshot.png")
 
@@ -58,12 +58,10 @@ def test_every_zoo_model_loads_into_the_page(models):
 
 def test_app_answers_through_gradio_client(server, drawings, rng, tmp_path):
     from gradio_client import Client
-    from PIL import Image
 
     client = Client(server.url, verbose=False)
     d = drawings[1]
-    path = tmp_path / "drawing.png"
-    Image.fromarray(pendigits.render(d, rng)).save(path)
+    [path] = save_pngs([d], tmp_path, rng)
     verdict, probs, *_ = client.predict(sketchpad_file(path), "digitcnn", api_name="/read")
     assert probs["label"] == str(d.label) and verdict.startswith(f"It's a {d.label}")
 

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from digitpad import pendigits, render
-from digitpad.clients import rss_mib, send_all
+from digitpad import render
+from digitpad.clients import rss_mib, save_pngs, send_all
 
 canvases = arrays(st.sampled_from([np.uint8, np.float32, np.int32, bool]),
                   st.tuples(st.integers(0, 48), st.integers(0, 48), st.sampled_from([0, 1, 3, 4, 5]))
@@ -44,12 +44,8 @@ def test_the_page_says_what_is_wrong(model, value, shown):
 def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, drawings, tmp_path):
     """20 concurrent clients x 25 drawings against the app on loopback: no errors, same answers,
     and memory that stops growing once the server has warmed up to 20 clients."""
-    rng = np.random.default_rng(5)
     picks = [drawings[i] for i in range(0, 7494, 12)][:600]
-    pngs = []
-    for i, d in enumerate(picks):
-        pngs.append(tmp_path / f"{i}.png")
-        Image.fromarray(pendigits.render(d, rng)).save(pngs[-1])
+    pngs = save_pngs(picks, tmp_path, np.random.default_rng(5))
     warm, measured = pngs[:100], pngs[100:]
 
     # The first burst of 20 clients grows the server by ~100 MiB once (threads, malloc arenas,
