@@ -66,8 +66,9 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
                                  elem_id="probs")
                 seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
                                 interactive=False, elem_id="input28")
-        gr.Markdown("**Feature maps of each layer**, input to output: one tile per channel; blue "
-                    "negative, red positive, one colour scale per layer.")
+        gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
+                    "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
+                    "colour scale per layer.")
         with gr.Row(elem_id="layers"):
             layers = [gr.Image(label=label, visible=bool(label), interactive=False)
                       for label in pad(labels[default], "")]

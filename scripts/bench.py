@@ -10,9 +10,10 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from digitpad import data, drawn, pendigits, render
-from digitpad.models import build_model
+from digitpad.models import DigitCNN
 from digitpad.preprocess import preprocess
 from digitpad.train import build_trainable, evaluate, train_step
 from digitpad.weights import load_model
@@ -39,9 +40,19 @@ def digitpad_batches(images, labels, batch_size, seed):
         yield from data.batches(images, labels, batch_size, gen)
 
 
+class WriteupDigitCNN(DigitCNN):
+    """digitcnn as S1 wrote it, ReLU before each pool: the same function as digitpad's."""
+
+    def forward(self, x):
+        x = self.pool1(F.relu(self.conv1(x)))
+        x = self.pool2(F.relu(self.conv2(x)))
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(self.dropout(x))
+
+
 def seeds_trainable(lr):
     """The seeds' model and optimizer as they wrote them: default layout, default Adam."""
-    model = build_model("digitcnn")
+    model = WriteupDigitCNN()
     return model, torch.optim.Adam(model.parameters(), lr=lr)
 
 
