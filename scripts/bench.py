@@ -23,33 +23,18 @@ TARGET = 0.99
 SECTIONS = ("train", "latency", "load")
 
 
-class Shuffle(torch.utils.data.Sampler):
-    """The permutations data.batches draws, one per epoch, so every pipeline sees the same batches.
-
-    (RandomSampler draws one permutation more per epoch, so its second epoch differs.)
-    """
-
-    def __init__(self, n, seed):
-        self.n, self.gen = n, torch.Generator().manual_seed(seed)
-
-    def __iter__(self):
-        return iter(torch.randperm(self.n, generator=self.gen).tolist())
-
-    def __len__(self):
-        return self.n
-
-
 def seeds_batches(root, batch_size, seed):
-    """The seeds' pipeline: ToTensor + Normalize per item, through a shuffling DataLoader."""
+    """The seeds' pipeline: ToTensor + Normalize per item, through a DataLoader."""
     from torchvision import datasets, transforms
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((data.MEAN,), (data.STD,))])
     ds = datasets.MNIST(str(root), train=True, download=True, transform=tf)
-    # Given its own generator, the loader draws its worker seed there, not from the global
-    # stream the dropout masks come from.
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=Shuffle(len(ds), seed),
-                                         generator=torch.Generator())
+    index = torch.arange(len(ds))
+    gen = torch.Generator().manual_seed(seed)
     while True:
-        yield from loader
+        # The batches data.batches draws, so every pipeline trains on the same ones. Given its own
+        # generator, the loader draws its worker seed there, not from the dropout masks' stream.
+        order = [idx.tolist() for idx, _ in data.batches(index, index, batch_size, gen)]
+        yield from torch.utils.data.DataLoader(ds, batch_sampler=order, generator=torch.Generator())
 
 
 def digitpad_batches(images, labels, batch_size, seed):
