@@ -27,7 +27,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
     """The page for a dict of loaded models (name -> model); callable without a server."""
     filters = {name: render.filters_image(m) for name, m in models.items()}
     tables = {name: render.architecture(m) for name, m in models.items()}
-    labels = {name: render.layer_labels(m) for name, m in models.items()}
+    labels = {name: render.layer_labels(tables[name], m.feature_layers) for name, m in models.items()}
     slots = max(map(len, labels.values()))  # one image per shown layer; widekernel shows fewer
 
     def pad(items, fill):

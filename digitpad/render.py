@@ -85,10 +85,10 @@ def architecture(model: nn.Module) -> list[list]:
     return rows
 
 
-def layer_labels(model: nn.Module) -> list[str]:
-    """'conv1: 16 x 28 x 28' for each layer the page shows, in forward order."""
-    shapes = {row[0]: row[1] for row in architecture(model)}
-    return [f"{name}: {shapes[name]}" for name in model.feature_layers]
+def layer_labels(table: list[list], layers: tuple[str, ...]) -> list[str]:
+    """'conv1: 16 x 28 x 28' for each of `layers`, read off an `architecture` table."""
+    shapes = {row[0]: row[1] for row in table}
+    return [f"{name}: {shapes[name]}" for name in layers]
 
 
 @dataclass

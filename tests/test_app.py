@@ -40,9 +40,11 @@ def test_handler_reads_pen_drawings_and_fills_every_panel(models, drawings, rng)
 
 
 def test_layer_labels_give_each_shown_layer_its_shape(models):
-    assert render.layer_labels(models["digitcnn"]) == [
+    def labels(m):
+        return render.layer_labels(render.architecture(m), m.feature_layers)
+    assert labels(models["digitcnn"]) == [
         "conv1: 16 x 28 x 28", "pool1: 16 x 14 x 14", "conv2: 32 x 14 x 14", "pool2: 32 x 7 x 7"]
-    assert render.layer_labels(models["widekernel"])[0] == "conv1: 25 x 9 x 9"
+    assert labels(models["widekernel"])[0] == "conv1: 25 x 9 x 9"
 
 
 def test_handler_empty_and_unsure_states(models):
