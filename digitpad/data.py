@@ -59,6 +59,27 @@ def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, gen: to
         yield images[idx], labels[idx]
 
 
+def mixed_batches(images, labels, extra: tuple | None, batch_size: int, share: float,
+                  gen: torch.Generator):
+    """One pass over (images, labels), each batch topped up to `batch_size` with a `share` of
+    `extra` (images, labels), which is cycled through in fresh orders as often as needed."""
+    n_extra = round(batch_size * share) if extra is not None else 0
+    if n_extra == 0:
+        yield from batches(images, labels, batch_size, gen)
+        return
+    topping = _cycle(*extra, n_extra, gen)
+    for x, y in batches(images, labels, batch_size - n_extra, gen):
+        ex, ey = next(topping)
+        yield torch.cat([x, ex]), torch.cat([y, ey])
+
+
+def _cycle(images, labels, batch_size, gen):
+    while True:
+        for x, y in batches(images, labels, batch_size, gen):
+            if len(y) == batch_size:
+                yield x, y
+
+
 def augment(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random affine warp, stroke thickness and drawn-digit styles on a batch in [0, 1]."""
     x = add_styles(x, labels, gen)

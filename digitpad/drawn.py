@@ -1,34 +1,36 @@
 """Drawn-digit accuracy: pen strokes rendered as Sketchpad canvases, read by preprocess + classify."""
 import numpy as np
 import torch
-
 from PIL import Image
 
 from . import pendigits
 from .data import normalize
 from .inference import classify
-from .preprocess import ink_map, preprocess
+from .preprocess import ink_map
 
 BLANK = -1  # the prediction recorded when preprocess saw nothing drawn
 
 
 def sample(drawings: list, count: int | None, seed: int = 0) -> list:
     """A seeded subset (all when count is None), the same on every machine."""
-    if count is None or count >= len(drawings):
-        return drawings
-    idx = np.random.default_rng(seed).choice(len(drawings), count, replace=False)
-    return [drawings[i] for i in sorted(idx)]
+    return [drawings[i] for i in sample_indices(len(drawings), count, seed)]
 
 
-def inputs(drawings: list, variant: str = "white", seed: int = 0, progress=None) -> torch.Tensor:
-    """Render each drawing on a random canvas and preprocess it: [N, 1, 28, 28] (NaN when blank)."""
-    rng = np.random.default_rng(seed)
-    out = torch.full((len(drawings), 1, 28, 28), float("nan"))
-    for i, d in enumerate(progress(drawings) if progress else drawings):
-        x = preprocess(pendigits.render(d, rng, variant))
-        if x is not None:
-            out[i] = x[0]
-    return out
+def sample_indices(n: int, count: int | None, seed: int = 0) -> list[int]:
+    if count is None or count >= n:
+        return list(range(n))
+    return sorted(np.random.default_rng(seed).choice(n, count, replace=False).tolist())
+
+
+def unseen_writers(model, writers) -> list[int]:
+    """The writers among `writers` that the model did not train on (its checkpoint records them)."""
+    trained = set(getattr(model, "meta", {}).get("pen_writers", []))
+    return sorted(set(int(w) for w in writers) - trained)
+
+
+def per_writer(labels: torch.Tensor, preds: torch.Tensor, writers: torch.Tensor) -> dict[int, float]:
+    """Accuracy of each writer's digits."""
+    return {int(w): accuracy(labels[writers == w], preds[writers == w]) for w in writers.unique()}
 
 
 def shrunk_inputs(drawings: list, variant: str = "white", seed: int = 0) -> torch.Tensor:

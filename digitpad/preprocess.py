@@ -12,6 +12,7 @@ SIZE = 28         # ... and centres it by mass in 28x28
 WORK = 512        # larger canvases are box-shrunk below this first: ample for a 20px digit
 INK_FLOOR = 0.1   # below this, ink is compression noise or background texture
 MIN_STROKE = 8    # a digit has a connected stroke at least this long in the 20x20 box
+VERSION = 1       # bump when the output for a canvas changes: cached pen digits are keyed by it
 
 
 def preprocess(image) -> torch.Tensor | None:

@@ -1,8 +1,10 @@
-"""Fit a zoo model on MNIST: train/validate per epoch, early stopping, resume, report."""
+"""Fit a zoo model on MNIST plus pen-drawn digits: train/validate per epoch, early stopping,
+resume, report."""
 import argparse
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -10,18 +12,31 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import data, report
+from . import data, home, pendigits, report
 from .models import DEFAULT_MODEL, MODELS, build_model
-from .weights import WEIGHTS_DIR, WeightsError, read_checkpoint, save_atomic, save_weights
+from .weights import WeightsError, read_checkpoint, save_atomic, save_weights
+
+PEN_RENDERS = 3  # canvases per pen digit, each with its own brush, size and place
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="scripts/train.py",
-        description="Train a digitpad model on MNIST and write weights/<model>.pt, its history "
-                    "(.json) and report plots. Defaults are the seeds' recipe (Adam 1e-3, batch 64, "
-                    "early stopping with patience 3) plus augmentation for drawn digits.")
+        description="Train a digitpad model on MNIST plus pen-drawn digits and write <out>/<model>.pt, "
+                    "its history (.json) and report plots. Adam 1e-3, batch 64, a cosine learning "
+                    "rate, augmentation; each epoch is one pass over MNIST's training images.")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), help="zoo model to train")
+    p.add_argument("--data", default="mnist+pen", choices=["mnist+pen", "mnist"],
+                   help="mnist+pen (default): MNIST with pen-drawn digits rendered as pad canvases "
+                        "mixed into every batch; mnist: MNIST alone, as the seeds trained")
+    p.add_argument("--pen-share", type=float, default=0.25,
+                   help="share of each batch that is pen-drawn digits (default 0.25)")
+    p.add_argument("--fold", type=int, default=None, choices=range(pendigits.FOLDS),
+                   help="hold out pen writer group K (0-2): train on the other writers, validate on "
+                        "these; without it training uses all writers")
+    p.add_argument("--pendigits", type=Path, default=None,
+                   help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS, else a copy in "
+                        "digitpad's home, downloaded when missing)")
     p.add_argument("--epochs", type=int, default=20, help="most epochs to run (default 20)")
     p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
@@ -32,10 +47,12 @@ def parse_args(argv=None):
                    help="auto picks cuda when available")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="MNIST root holding MNIST/raw/ (default: $DIGITPAD_DATA or ./data)")
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
-                   help=f"folder for <model>.pt and <model>.json (default {WEIGHTS_DIR})")
-    p.add_argument("--report-dir", type=Path, default=Path("reports"),
-                   help="folder for the plots, one subfolder per model (default ./reports)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for <model>.pt and <model>.json (default: runs/ in digitpad's home, "
+                        "$DIGITPAD_HOME; the shipped weights are replaced only by naming weights/)")
+    p.add_argument("--report-dir", type=Path, default=None,
+                   help="folder for the plots, one subfolder per model (default: reports/ in "
+                        "digitpad's home)")
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
                    help="cosine: anneal the rate to zero over --epochs (default); "
                         "constant: the seeds' fixed rate")
@@ -44,10 +61,17 @@ def parse_args(argv=None):
     p.add_argument("--val-size", type=int, default=data.VAL_SIZE,
                    help=f"validation images carved from the training set (default {data.VAL_SIZE})")
     p.add_argument("--limit", type=int, default=None,
-                   help="train on only the first N training images (quick experiments, smoke tests)")
+                   help="train on only the first N MNIST training images (quick experiments, smoke tests)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run saved in <out>/<model>.resume.pt")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.data == "mnist" and args.fold is not None:
+        p.error("--fold holds out pen writers: it needs --data mnist+pen")
+    if not 0 <= args.pen_share < 1:
+        p.error("--pen-share must be at least 0 and below 1")
+    args.out = args.out or home.runs_dir()
+    args.report_dir = args.report_dir or home.home() / "reports"
+    return args
 
 
 def pick_device(name: str) -> torch.device:
@@ -88,15 +112,16 @@ def train_step(model, opt, x, y):
     return logits, loss
 
 
-def train_epoch(model, opt, images, labels, args, epoch, device):
-    """One pass over the training tensors in a seeded order; returns mean loss and accuracy."""
+def train_epoch(model, opt, images, labels, pen, args, epoch, device):
+    """One pass over MNIST in a seeded order, pen digits mixed in; returns mean loss and accuracy."""
     model.train()
     torch.manual_seed(args.seed * 1000 + epoch)  # dropout: same stream on resume
     gen = torch.Generator(device=device).manual_seed(args.seed * 1000 + epoch)
     total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(data.batches(images, labels, args.batch_size, gen), desc=f"epoch {epoch}",
-               total=math.ceil(len(images) / args.batch_size), leave=False, unit="batch",
-               dynamic_ncols=True, disable=None)  # None: off when not a terminal
+    n_mnist = args.batch_size - (round(args.batch_size * args.pen_share) if pen else 0)
+    bar = tqdm(data.mixed_batches(images, labels, pen, args.batch_size, args.pen_share, gen),
+               desc=f"epoch {epoch}", total=math.ceil(len(images) / n_mnist), leave=False,
+               unit="batch", dynamic_ncols=True, disable=None)  # None: off when not a terminal
     for step, (x, y) in enumerate(bar):
         if args.augment:
             x = data.augment(x, y, gen)
@@ -109,8 +134,22 @@ def train_epoch(model, opt, images, labels, args, epoch, device):
     return total_loss / seen, correct / seen
 
 
+def pen_digits(args):
+    """The pen digits to train on and the held-out writers' digits to validate on (or None)."""
+    source = pendigits.locate(args.pendigits, download=True)
+    full = pendigits.cached(source, "white", PEN_RENDERS, progress=lambda it: tqdm(
+        it, desc="rendering pen digits (once)", leave=False, disable=None))
+    writers = set(full.writers.tolist())
+    held = pendigits.fold_writers(writers, args.fold) if args.fold is not None else set()
+    return full.only(writers - held).drawn(), full.only(held) if held else None
+
+
 def fit(args) -> dict:
-    """Train with early stopping on validation accuracy; save weights, history and plots."""
+    """Train with early stopping on the validation score; save weights, history and plots.
+
+    The score is MNIST validation accuracy, averaged with held-out pen writers' accuracy when
+    a fold holds some out, so neither is given up for the other.
+    """
     device = pick_device(args.device)
     root = args.data_dir or data.default_data_dir()
     images, labels = data.load_mnist(root, train=True)
@@ -118,14 +157,18 @@ def fit(args) -> dict:
     if args.limit:
         x_tr, y_tr = x_tr[:args.limit], y_tr[:args.limit]
     x_test, y_test = data.load_mnist(root, train=False)
+    pen, pen_val = pen_digits(args) if args.data == "mnist+pen" else (None, None)
     x_tr, y_tr, x_val, y_val = (t.to(device) for t in (x_tr, y_tr, x_val, y_val))
+    writers = sorted(set(pen.writers.tolist())) if pen else []  # recorded in the checkpoint
+    if pen:
+        pen = (pen.images.to(device), pen.labels.to(device))
 
     torch.manual_seed(args.seed)
     model, opt = build_trainable(args.model, args.lr, device)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs) \
         if args.lr_schedule == "cosine" else None
     resume_path = args.out / f"{args.model}.resume.pt"
-    state = {"epoch": 0, "best_acc": -1.0, "best_epoch": 0, "best_state": None,
+    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "best_state": None,
              "history": [], "train_time": 0.0}
     if args.resume:
         ckpt = read_checkpoint(resume_path, "Nothing to resume: start without --resume.")
@@ -137,26 +180,35 @@ def fit(args) -> dict:
         print(f"resuming {args.model} after epoch {state['epoch']}")
 
     interrupted = False
-    print(f"training {args.model} on {len(x_tr)} images ({device}), validating on {len(x_val)}")
+    pen_note = f" + {len(pen[1])} pen digits by {len(writers)} writers" if pen else ""
+    held_note = f", and {len(pen_val.labels)} pen digits of held-out writers" if pen_val else ""
+    print(f"training {args.model} on {len(x_tr)} MNIST images{pen_note} ({device}), "
+          f"validating on {len(x_val)} MNIST images{held_note}")
     try:
         while state["epoch"] < args.epochs:
             epoch = state["epoch"] + 1
             start = time.perf_counter()
-            tr_loss, tr_acc = train_epoch(model, opt, x_tr, y_tr, args, epoch, device)
+            tr_loss, tr_acc = train_epoch(model, opt, x_tr, y_tr, pen, args, epoch, device)
             val_loss, val_acc, _ = evaluate(model, x_val, y_val)
-            seconds = time.perf_counter() - start
+            row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc,
+                   "val_loss": val_loss, "val_acc": val_acc}
+            score = val_acc
+            if pen_val:
+                row["pen_val_acc"] = pen_accuracy(model, pen_val)
+                score = (val_acc + row["pen_val_acc"]) / 2
+            row["seconds"] = seconds = time.perf_counter() - start
             state["train_time"] += seconds
-            state["history"].append({"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc,
-                                     "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds})
+            state["history"].append(row)
             if sched:
                 sched.step()
-            better = val_acc > state["best_acc"]
+            better = score > state["best_score"]
             if better:
-                state.update(best_acc=val_acc, best_epoch=epoch,
+                state.update(best_score=score, best_epoch=epoch,
                              best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
             state["epoch"] = epoch
+            held = f"  held-out writers {row['pen_val_acc']:.4f}" if pen_val else ""
             print(f"epoch {epoch:2d}  train loss {tr_loss:.4f} acc {tr_acc:.4f}  "
-                  f"val loss {val_loss:.4f} acc {val_acc:.4f}  {seconds:5.1f}s" + ("  *" if better else ""))
+                  f"val loss {val_loss:.4f} acc {val_acc:.4f}{held}  {seconds:5.1f}s" + ("  *" if better else ""))
             save_atomic({"model": args.model, "state_dict": model.state_dict(),
                          "optimizer": opt.state_dict(), "state": state,
                          "scheduler": sched.state_dict() if sched else {}}, resume_path)
@@ -166,18 +218,22 @@ def fit(args) -> dict:
     except KeyboardInterrupt:
         interrupted = True
         print(f"\ninterrupted after epoch {state['epoch']}: keeping the best so far; "
-              f"continue with --resume")
+              f"continue with --resume", file=sys.stderr)
     if state["best_state"] is None:
         raise SystemExit("no epoch finished, so no weights were written")
 
     model.load_state_dict(state["best_state"])
     model.cpu()
     test_loss, test_acc, preds = evaluate(model, x_test, y_test)
-    print(f"best epoch {state['best_epoch']}: val acc {state['best_acc']:.4f}, "
+    best = state["history"][state["best_epoch"] - 1]
+    print(f"best epoch {state['best_epoch']}: val acc {best['val_acc']:.4f}, "
           f"test acc {test_acc:.4f} (loss {test_loss:.4f}), {state['train_time']:.0f}s training")
     import torchvision
     meta = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
-            "val_acc": state["best_acc"], "test_acc": test_acc, "train_time_s": state["train_time"],
+            "val_acc": best["val_acc"], "pen_val_acc": best.get("pen_val_acc"),
+            "test_acc": test_acc, "train_time_s": state["train_time"],
+            "data": args.data, "pen_share": args.pen_share if pen else 0.0, "fold": args.fold,
+            "pen_writers": writers,
             "device": str(device), "augment": args.augment, "lr_schedule": args.lr_schedule, "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "normalize": [data.MEAN, data.STD],
             "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
@@ -191,12 +247,23 @@ def fit(args) -> dict:
     if not interrupted:
         resume_path.unlink(missing_ok=True)
     print(f"wrote {weights_path}, its history .json and plots in {report_dir}/")
-    return meta
+    return {**meta, "interrupted": interrupted}
+
+
+def pen_accuracy(model, pen: pendigits.PenSet) -> float:
+    """One forward pass per preprocessed pen digit; a render preprocess read as blank counts wrong."""
+    device = next(model.parameters()).device
+    blank = pen.images.isnan().flatten(1).any(1)
+    _, _, preds = evaluate(model, torch.nan_to_num(pen.images).to(device), pen.labels.to(device))
+    return ((preds.cpu() == pen.labels) & ~blank).float().mean().item()
 
 
 def main(argv=None):
+    """scripts/train.py; exits 130 when interrupted, after saving the best epoch so far."""
     args = parse_args(argv)
     try:
-        fit(args)
+        meta = fit(args)
     except (FileNotFoundError, WeightsError) as e:
         raise SystemExit(f"error: {e}")
+    if meta["interrupted"]:
+        raise SystemExit(130)

@@ -117,7 +117,7 @@ def bench_train(args):
 
 def bench_latency(args):
     torch.set_num_threads(1)  # as the app runs
-    drawings = drawn.sample(pendigits.load(), args.drawings, seed=11)
+    drawings = drawn.sample(pendigits.load(pendigits.locate()), args.drawings, seed=11)
     rng = np.random.default_rng(11)
     canvases = [pendigits.render(d, rng) for d in drawings]
     print(f"\n| model | handler p50 | handler p95 | preprocess p50 |\n|---|---|---|---|")
@@ -142,7 +142,7 @@ def bench_load(args):
     import tempfile
 
     from digitpad.clients import rss_mib, save_pngs, send_all, start_app
-    drawings = drawn.sample(pendigits.load(), 500, seed=12)
+    drawings = drawn.sample(pendigits.load(pendigits.locate()), 500, seed=12)
     with tempfile.TemporaryDirectory() as tmp:
         pngs = save_pngs(drawings, tmp, np.random.default_rng(12))
         proc, url = start_app()

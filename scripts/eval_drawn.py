@@ -1,62 +1,132 @@
-"""How well digitpad reads digits people drew: python scripts/eval_drawn.py --help
+"""How well digitpad reads digits people drew, on writers the model never trained on:
+python scripts/eval_drawn.py --help
 
-Renders each pen-drawn digit from ../shared/pendigits as the Sketchpad would deliver it
-(800x800, round brush 2-8% of the canvas, random size and place), then runs preprocess and
-classify, for each canvas variant. Writes a confusion matrix and a sheet of the worst misses.
+Renders each pen-drawn digit as the Sketchpad would deliver it (round brush, random size and
+place, on each canvas variant), then runs preprocess and classify. Only writers the checkpoint
+did not train on are read (it records its writers); for the shipped weights, which trained on
+all thirty, use --folds: train one model per writer group on the other twenty, read the held-out
+ten, and report each fold, the mean and the worst writer. Arguments after -- go to
+scripts/train.py for every fold (for example -- --epochs 15 --patience 15).
+Writes confusion matrices and a sheet of the worst misses.
 """
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from digitpad import drawn, pendigits, report
-from digitpad.data import denormalize
+from digitpad import drawn, home, pendigits, report, train
+from digitpad.data import denormalize, normalize
 from digitpad.models import DEFAULT_MODEL, MODELS
-from digitpad.weights import load_model
+from digitpad.weights import WeightsError, load_model
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS))
     p.add_argument("--weights", default=None, help="checkpoint to evaluate (default: shipped)")
-    p.add_argument("--count", type=int, default=None, help="evaluate a seeded sample (default: all 7,494)")
+    p.add_argument("--folds", action="store_true",
+                   help=f"train and read {pendigits.FOLDS} writer-disjoint folds instead of one checkpoint")
+    p.add_argument("--count", type=int, default=None,
+                   help="read a seeded sample of the unseen writers' digits (default: all)")
     p.add_argument("--variants", nargs="+", default=list(pendigits.VARIANTS), choices=pendigits.VARIANTS)
     p.add_argument("--seed", type=int, default=0, help="seed for the sample and the canvases")
-    p.add_argument("--pendigits", default=None, help="UNIPEN file (default $DIGITPAD_PENDIGITS or "
-                                                     "../shared/pendigits/pendigits-orig.tra)")
-    p.add_argument("--report-dir", type=Path, default=Path("reports/drawn"))
+    p.add_argument("--pendigits", type=Path, default=None,
+                   help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS or digitpad's home copy)")
+    p.add_argument("--report-dir", type=Path, default=None,
+                   help="where the plots go (default: reports/drawn in digitpad's home)")
     p.add_argument("--compare", action="store_true",
                    help="also read each canvas shrunk whole to 28x28, and with one forward pass "
                         "instead of classify's rotations")
+    argv, train_argv = list(sys.argv[1:] if argv is None else argv), []
+    if "--" in argv:
+        argv, train_argv = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = p.parse_args(argv)
+    if train_argv and not args.folds:
+        p.error("arguments after -- are for training the folds: add --folds")
+    args.train_argv = train_argv
+    args.report_dir = args.report_dir or home.home() / "reports" / "drawn"
+    return args
 
-    model = load_model(args.model, args.weights)
-    drawings = drawn.sample(pendigits.load(args.pendigits), args.count, args.seed)
-    labels = torch.tensor([d.label for d in drawings])
+
+def read(model, name, source, args) -> dict:
+    """Read the unseen writers' digits on every variant; returns {variant: {writer: accuracy}}."""
     args.report_dir.mkdir(parents=True, exist_ok=True)
-    print(f"{args.model}: {len(drawings)} pen-drawn digits by {len({d.writer for d in drawings})} writers")
+    results = {}
     for variant in args.variants:
-        x = drawn.inputs(drawings, variant, args.seed,  # the bar is off when output is piped
-                         progress=lambda it: tqdm(it, desc=variant, leave=False, disable=None))
+        pen = pendigits.cached(source, variant, seed=args.seed, progress=lambda it: tqdm(
+            it, desc=f"rendering {variant} canvases (once)", leave=False, disable=None))
+        unseen = drawn.unseen_writers(model, pen.writers.unique())
+        pen = pen.only(unseen)
+        keep = torch.tensor(drawn.sample_indices(len(pen.labels), args.count, args.seed))
+        x, labels, who = normalize(pen.images[keep]), pen.labels[keep], pen.writers[keep]
+        if not len(labels):
+            raise SystemExit(f"error: {name} trained on every writer in {source}, so none is left "
+                             f"to read; use --folds")
         probs = drawn.probabilities(model, x)
         preds = drawn.digits(probs)
         acc = drawn.accuracy(labels, preds)
+        results[variant] = drawn.per_writer(labels, preds, who)
         blank = int((preds == drawn.BLANK).sum())
-        print(f"{variant:12s} accuracy {acc:.2%}  ({int((preds != labels).sum())} wrong, {blank} read as blank)")
+        print(f"  {variant:12s} accuracy {acc:.2%} on {len(labels)} digits by {len(results[variant])} "
+              f"unseen writers ({int((preds != labels).sum())} wrong, {blank} read as blank)")
         if args.compare:
+            drawings = [d for d in pendigits.load(source) if d.writer in set(unseen)]
+            drawings = [drawings[i] for i in keep.tolist()]
             shrunk = drawn.single_pass(model, drawn.shrunk_inputs(drawings, variant, args.seed))
             single = drawn.single_pass(model, x)
-            print(f"{'':12s} canvas shrunk to 28x28: {drawn.accuracy(labels, shrunk):.2%}; "
+            print(f"  {'':12s} canvas shrunk to 28x28: {drawn.accuracy(labels, shrunk):.2%}; "
                   f"MNIST recipe, one pass: {drawn.accuracy(labels, single):.2%}")
-        shown = preds.clamp(min=0)
-        report.plot_confusion(report.confusion_matrix(labels, shown), args.report_dir / f"confusion-{variant}.png",
-                              f"{args.model} on pen-drawn digits ({variant}): {acc:.2%}")
+        report.plot_confusion(report.confusion_matrix(labels, preds.clamp(min=0)),
+                              args.report_dir / f"confusion-{name}-{variant}.png",
+                              f"{name} on unseen writers' pen digits ({variant}): {acc:.2%}")
         # Worst misses: the wrong answers given with the most confidence.
         order = torch.argsort(probs.max(1).values, descending=True)
         worst = order[(preds[order] != labels[order]) & (preds[order] != drawn.BLANK)]
         images = denormalize(torch.nan_to_num(x[worst])).clamp(0, 1)
-        report.plot_misses(images, labels[worst], preds[worst], args.report_dir / f"misses-{variant}.png")
+        report.plot_misses(images, labels[worst], preds[worst],
+                           args.report_dir / f"misses-{name}-{variant}.png")
+    return results
+
+
+def folds(source, args) -> None:
+    """Train each fold's model the shipped way, read its held-out writers, summarize."""
+    writers = sorted({d.writer for d in pendigits.load(source)})
+    runs = home.runs_dir() / "folds" / args.model
+    results = []
+    for k in range(pendigits.FOLDS):
+        out = runs / f"fold{k}"
+        print(f"fold {k}: holding out writers {sorted(pendigits.fold_writers(writers, k))}")
+        train.main(["--model", args.model, "--fold", str(k), "--pendigits", str(source),
+                    "--out", str(out), "--report-dir", str(out / "reports"), *args.train_argv])
+        model = load_model(args.model, out / f"{args.model}.pt")
+        results.append(read(model, f"{args.model}-fold{k}", source, args))
+    print(f"\n{args.model}, {pendigits.FOLDS} folds, writers never seen in training:")
+    print("| canvas | " + " | ".join(f"fold {k}" for k in range(pendigits.FOLDS)) +
+          " | mean of folds | worst fold | worst writer |")
+    print("|---" * (pendigits.FOLDS + 4) + "|")
+    for variant in args.variants:
+        fold_means = [sum(r[variant].values()) / len(r[variant]) for r in results]  # mean of writers
+        every = {w: a for r in results for w, a in r[variant].items()}
+        worst = min(every, key=every.get)
+        print(f"| {variant} | " + " | ".join(f"{m:.2%}" for m in fold_means) +
+              f" | {sum(fold_means) / len(fold_means):.2%} | {min(fold_means):.2%} | "
+              f"{every[worst]:.2%} (writer {worst}) |")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        source = pendigits.locate(args.pendigits)
+        if args.folds:
+            folds(source, args)
+        else:
+            model = load_model(args.model, args.weights)
+            print(f"{args.model}: trained on pen writers {model.meta.get('pen_writers') or 'none'}")
+            read(model, args.model, source, args)
+    except (FileNotFoundError, WeightsError) as e:
+        raise SystemExit(f"error: {e}")
     print(f"wrote confusion matrices and misses to {args.report_dir}/")
 
 

@@ -11,10 +11,18 @@ from digitpad.weights import load_model
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-def require(path: Path, what: str) -> Path:
+@pytest.fixture(autouse=True, scope="session")
+def digitpad_home(tmp_path_factory):
+    """Everything digitpad writes during the tests goes to a temporary home, never the user's."""
+    folder = tmp_path_factory.mktemp("digitpad-home")
+    os.environ["DIGITPAD_HOME"] = str(folder)
+    return folder
+
+
+def require(path: Path | None, what: str) -> Path:
     """Skip with a reason when test data is missing, but fail under CI, where it must be there."""
-    if not path.exists():
-        message = f"{what} not found at {path}"
+    if path is None or not path.exists():
+        message = f"{what} not found" + (f" at {path}" if path else "")
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI must provide it")
         pytest.skip(message)
@@ -24,7 +32,8 @@ def require(path: Path, what: str) -> Path:
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     root = data.default_data_dir()
-    require(root / "MNIST" / "raw" / "t10k-images-idx3-ubyte", "MNIST (set DIGITPAD_DATA)")
+    require(root / "MNIST" / "raw" / "t10k-images-idx3-ubyte",
+            "MNIST (set DIGITPAD_DATA to the folder holding MNIST/raw/)")
     return root
 
 
@@ -34,8 +43,30 @@ def mnist_test(mnist_root):
 
 
 @pytest.fixture(scope="session")
-def drawings():
-    return pendigits.load(require(pendigits.default_path(), "pen-drawn digits"))
+def pendigits_path() -> Path:
+    given = os.environ.get("DIGITPAD_PENDIGITS")
+    return require(Path(given) if given else None,
+                   "pen-drawn digits (set DIGITPAD_PENDIGITS to UCI's pendigits-orig.tra)")
+
+
+@pytest.fixture(scope="session")
+def drawings(pendigits_path):
+    return pendigits.load(pendigits_path)
+
+
+@pytest.fixture(scope="session")
+def small_pendigits(pendigits_path, tmp_path_factory) -> Path:
+    """A real UNIPEN file of 300 drawings, ten from each writer: pen data for quick runs."""
+    header, *segments = pendigits_path.read_text().split("\n.SEGMENT")
+    per_writer, keep = {}, []
+    for seg in segments:
+        writer = int(seg.split(".COMMENT")[1].split()[1])
+        per_writer[writer] = per_writer.get(writer, 0) + 1
+        if per_writer[writer] <= 10:
+            keep.append(seg)
+    path = tmp_path_factory.mktemp("pendigits") / "small.tra"
+    path.write_text(header + "".join("\n.SEGMENT" + seg for seg in keep) + "\n")
+    return path
 
 
 @pytest.fixture(scope="session")

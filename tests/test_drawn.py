@@ -11,6 +11,6 @@ BAR = 0.97    # issue 3's bar; the full 7,494 read 97.18-97.24% (scripts/eval_dr
 def test_pen_drawn_digits_are_read(model, drawings, variant):
     picks = drawn.sample(drawings, SAMPLE, seed=7)
     labels = torch.tensor([d.label for d in picks])
-    preds = drawn.predict(model, drawn.inputs(picks, variant, seed=7))
+    preds = drawn.predict(model, pendigits.inputs(picks, variant, seed=7))
     assert (preds == drawn.BLANK).sum() <= 1
     assert drawn.accuracy(labels, preds) >= BAR

@@ -1,0 +1,90 @@
+"""Pen-drawn digits as training data: the cache, the writer folds, training with them."""
+import json
+
+import pytest
+import torch
+
+from digitpad import pendigits
+from digitpad.train import main
+from digitpad.weights import load_model
+
+
+@pytest.fixture
+def counted_renders(monkeypatch):
+    """Counts how many drawings pendigits.cached renders, so a test sees a rebuild happen."""
+    calls = []
+    real = pendigits.inputs
+
+    def inputs(drawings, *args, **kwargs):
+        calls.append(len(drawings))
+        return real(drawings, *args, **kwargs)
+
+    monkeypatch.setattr(pendigits, "inputs", inputs)
+    return calls
+
+
+def test_cache_is_built_once_and_rebuilt_when_source_or_settings_change(
+        small_pendigits, tmp_path, monkeypatch, counted_renders):
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path / "home"))
+    first = pendigits.cached(small_pendigits, renders=2)
+    assert counted_renders == [300, 300]
+    assert first.images.shape == (600, 1, 28, 28) and first.labels.shape == first.writers.shape == (600,)
+    ink = first.images[~first.images.isnan()]
+    assert 0 <= ink.min() and ink.max() <= 1
+
+    again = pendigits.cached(small_pendigits, renders=2)
+    assert counted_renders == [300, 300]  # read from the cache, nothing rendered
+    assert torch.equal(torch.nan_to_num(again.images), torch.nan_to_num(first.images))
+
+    changes = [lambda: small_pendigits.write_text(small_pendigits.read_text().replace(' "3"', ' "8"', 1)),
+               lambda: monkeypatch.setattr(pendigits, "BRUSH", (0.03, 0.05)),
+               lambda: monkeypatch.setattr(pendigits, "CANVAS", 400),
+               lambda: monkeypatch.setattr(pendigits, "PREPROCESS_VERSION", pendigits.PREPROCESS_VERSION + 1)]
+    original = small_pendigits.read_text()
+    try:
+        for n, change in enumerate(changes, start=1):
+            change()
+            pendigits.cached(small_pendigits, renders=2)
+            assert len(counted_renders) == 2 + 2 * n, f"change {n} did not rebuild the cache"
+    finally:
+        small_pendigits.write_text(original)
+    assert not list(small_pendigits.parent.glob("*.pt")), "the cache never goes beside the source"
+
+
+def test_no_writer_is_on_both_sides_of_a_fold(drawings):
+    writers = {d.writer for d in drawings}
+    held = [pendigits.fold_writers(writers, k) for k in range(pendigits.FOLDS)]
+    assert [len(h) for h in held] == [10, 10, 10]
+    assert set().union(*held) == writers                  # every writer is read in some fold ...
+    for k, h in enumerate(held):
+        assert not h & (writers - h)
+        for j in range(k):
+            assert not h & held[j]                        # ... in exactly one
+    with pytest.raises(ValueError, match="fold"):
+        pendigits.fold_writers(writers, 3)
+
+
+def test_training_with_pen_digits_lowers_the_loss_and_records_its_writers(
+        tmp_path, mnist_root, small_pendigits):
+    main(["--data-dir", str(mnist_root), "--pendigits", str(small_pendigits), "--fold", "1",
+          "--out", str(tmp_path / "w"), "--report-dir", str(tmp_path / "r"),
+          "--limit", "2000", "--val-size", "1000", "--epochs", "2", "--patience", "9"])
+    report = json.loads((tmp_path / "w" / "digitcnn.json").read_text())
+    losses = [h["train_loss"] for h in report["history"]]
+    assert losses[1] < losses[0] < 2.3
+    assert all(0 <= h["pen_val_acc"] <= 1 for h in report["history"])
+    held = pendigits.fold_writers(range(1, 31), 1)
+    model = load_model("digitcnn", tmp_path / "w" / "digitcnn.pt")
+    assert model.meta["pen_writers"] == sorted(set(range(1, 31)) - held)
+    assert model.meta["fold"] == 1 and model.meta["data"] == "mnist+pen"
+
+
+def test_mnist_only_training_records_no_pen_writers(tmp_path, mnist_root):
+    main(["--data", "mnist", "--data-dir", str(mnist_root), "--out", str(tmp_path / "w"),
+          "--report-dir", str(tmp_path / "r"), "--limit", "1000", "--val-size", "500", "--epochs", "1"])
+    assert load_model("digitcnn", tmp_path / "w" / "digitcnn.pt").meta["pen_writers"] == []
+
+
+def test_a_fold_needs_pen_data():
+    with pytest.raises(SystemExit):
+        main(["--data", "mnist", "--fold", "0"])
