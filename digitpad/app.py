@@ -1,5 +1,4 @@
 """The Gradio page: a sketchpad wired to render.panels. No maths here."""
-import argparse
 import sys
 
 import gradio as gr
@@ -7,7 +6,8 @@ import numpy as np
 import torch
 
 from . import render
-from .models import DEFAULT_MODEL, MODELS
+from .models import MODELS
+from .names import DEFAULT_MODEL
 from .pendigits import CANVAS  # the pad's size is the size the accuracy figures were measured at
 from .weights import WeightsError, load_model, shipped_path
 
@@ -99,31 +99,24 @@ def load_models(default: str, weights: str | None) -> dict:
     return models
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="digitpad", description="Launch the digitpad drawing pad.")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="interface to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS),
-                   help=f"model shown first (default {DEFAULT_MODEL})")
-    p.add_argument("--weights", default=None,
-                   help="a checkpoint written by scripts/train.py for --model "
-                        "(default: the shipped weights/<model>.pt)")
-    p.add_argument("--share", action="store_true",
-                   help="also create a public gradio.live link (off by default)")
-    return p.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
+def serve(args) -> None:
+    """Load the models, say what is served where, and serve until Ctrl-C."""
     try:
         models = load_models(args.model, args.weights)
     except WeightsError as e:
         sys.exit(f"digitpad: {e}")
     torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
-    build_demo(models, args.model).launch(server_name=args.host, server_port=args.port,
-                                          share=args.share, css=CSS)
-
-
-if __name__ == "__main__":
-    main()
+    demo = build_demo(models, args.model)
+    try:
+        _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port,
+                                              share=args.share, css=CSS, quiet=True,
+                                              prevent_thread_lock=True)
+    except OSError:  # Gradio's own message names its launch() arguments, not our flags
+        sys.exit(f"digitpad: could not serve on {args.host}:{args.port}: the port is taken or the "
+                 f"address is not this machine's. Choose another with --port or --host")
+    print(f"digitpad: {args.model} from {models[args.model].path}")
+    print(f"digitpad: open {local_url}" + (f" or the public link {share_url}" if share_url else
+          (" (this machine only; --host 0.0.0.0 to serve the network, --share for a public link)"
+           if args.host == "127.0.0.1" else "")))
+    print("digitpad: Ctrl-C stops it; digitpad --help lists the flags", flush=True)
+    demo.block_thread()

@@ -21,7 +21,7 @@ def start_app(*flags: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
     """`python -m digitpad` on a free loopback port; returns the process and its URL once it listens."""
     port = free_port()
     # A file, not a pipe: a pipe nobody reads fills up and stalls the server mid-response.
-    log = tempfile.TemporaryFile("w+")
+    log = tempfile.NamedTemporaryFile("w+", prefix="digitpad-", suffix=".log")
     proc = subprocess.Popen([sys.executable, "-m", "digitpad", "--port", str(port), *flags],
                             stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + timeout
@@ -31,11 +31,17 @@ def start_app(*flags: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
             raise RuntimeError(f"digitpad exited: {log.read()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            proc.log = log  # read it by name (log_text): seeking this shared handle would move the server's writes
             return proc, f"http://127.0.0.1:{port}/"
         except OSError:
             time.sleep(0.3)
     proc.kill()
     raise TimeoutError(f"digitpad did not listen on port {port} within {timeout} s")
+
+
+def log_text(proc: subprocess.Popen) -> str:
+    """What a process from start_app has printed so far."""
+    return Path(proc.log.name).read_text()
 
 
 def save_pngs(drawings: list, folder: Path, rng) -> list[Path]:

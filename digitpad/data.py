@@ -12,7 +12,11 @@ VAL_SIZE = 5000
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("DIGITPAD_DATA", "data"))
+    """$DIGITPAD_DATA, else ./data, which is made when missing so torchvision can download into it."""
+    if os.environ.get("DIGITPAD_DATA"):
+        return Path(os.environ["DIGITPAD_DATA"])
+    Path("data").mkdir(exist_ok=True)
+    return Path("data")
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:

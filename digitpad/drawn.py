@@ -6,7 +6,7 @@ from PIL import Image
 from . import pendigits
 from .data import normalize
 from .inference import classify
-from .preprocess import ink_map
+from .canvas import ink_map
 
 BLANK = -1  # the prediction recorded when preprocess saw nothing drawn
 

@@ -10,6 +10,8 @@ and its backward touch a quarter of the values: digitcnn trains about 1.5x faste
 import torch.nn.functional as F
 from torch import nn
 
+from .names import DEFAULT_MODEL, MODEL_NAMES
+
 
 class DigitCNN(nn.Module):
     """S1, digitpad's default: two 3x3 convs (16, 32), FC 1568 -> 128 -> 10; 206,922 parameters."""
@@ -105,13 +107,7 @@ class WideKernelCNN(nn.Module):
         return self.fc2(self.dropout(x))         # [B, 10]
 
 
-MODELS = {
-    "digitcnn": DigitCNN,
-    "simplecnn": SimpleCNN,
-    "bncnn": BatchNormCNN,
-    "widekernel": WideKernelCNN,
-}
-DEFAULT_MODEL = "digitcnn"
+MODELS = dict(zip(MODEL_NAMES, (DigitCNN, SimpleCNN, BatchNormCNN, WideKernelCNN)))
 
 
 def build_model(name: str) -> nn.Module:

@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 
 from . import home
 from .data import denormalize
-from .preprocess import VERSION as PREPROCESS_VERSION
-from .preprocess import preprocess
+from .canvas import VERSION as PREPROCESS_VERSION
+from .canvas import preprocess
 from .weights import save_atomic
 
 CANVAS = 800
@@ -61,8 +61,12 @@ def fetch(dest: Path, url: str = URL) -> Path:
     import unlzw3
 
     print(f"downloading pen-drawn digits from {url}")
-    with urllib.request.urlopen(url, timeout=60) as response:
-        raw = unlzw3.unlzw(response.read())
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            raw = unlzw3.unlzw(response.read())
+    except (OSError, ValueError) as e:
+        raise FileNotFoundError(f"pen-drawn digits: could not download {url} ({e}); pass "
+                                f"--pendigits PATH or set DIGITPAD_PENDIGITS to a local copy") from e
     if hashlib.sha256(raw).hexdigest() != SHA256:
         raise FileNotFoundError(f"{url} did not match the expected checksum; nothing was saved")
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from torch import nn
 from .data import denormalize
 from .inference import classify
 from .models import count_parameters
-from .preprocess import preprocess
+from .canvas import preprocess
 
 CELL = 56       # every feature map is scaled up to about this many pixels a side
 GAP = 2

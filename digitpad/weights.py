@@ -1,6 +1,9 @@
 """Checkpoints: atomic save with metadata, safe load (weights_only), the shipped weights."""
 import os
+import pickle
 import tempfile
+import warnings
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -8,7 +11,8 @@ from torch import nn
 
 from .models import DEFAULT_MODEL, MODELS, build_model
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+# The checkout's weights/, installed as the package digitpad.shipped (see pyproject.toml).
+WEIGHTS_DIR = Path(str(files("digitpad.shipped")))
 
 
 class WeightsError(ValueError):
@@ -46,7 +50,14 @@ def read_checkpoint(path: str | Path, hint: str = "") -> dict:
     if not path.is_file():
         raise WeightsError(f"no weights file at {path}. {hint}".strip())
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's own message suggests weights_only=False: never, a weights file must not run code.
+        raise WeightsError(
+            f"{path} is not a readable digitpad checkpoint: it is not a file of tensors that "
+            f"torch loads safely, and digitpad never runs code from a weights file. {hint}".strip()) from e
     except Exception as e:
         raise WeightsError(
             f"{path} is not a readable digitpad checkpoint ({type(e).__name__}: "
@@ -63,6 +74,8 @@ def load_model(name: str | None = None, weights: str | Path | None = None) -> nn
         raise WeightsError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     path = Path(weights) if weights else shipped_path(name)
     hint = f"Train them with: python scripts/train.py --model {name} --out {path.parent}"
+    if path.name != f"{name}.pt":
+        hint += f", which writes {path.parent / f'{name}.pt'}"
     ckpt = read_checkpoint(path, hint)
     if ckpt.get("model", name) != name:
         raise WeightsError(f"{path} holds weights for {ckpt['model']!r}, not {name!r}.")
@@ -73,4 +86,5 @@ def load_model(name: str | None = None, weights: str | Path | None = None) -> nn
         raise WeightsError(f"{path} does not fit the {name} architecture: "
                            f"{str(e).splitlines()[0]}. {hint}") from e
     model.meta = ckpt.get("meta", {})
+    model.path = path
     return model.eval()

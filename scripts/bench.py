@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from digitpad import data, drawn, pendigits, render
 from digitpad.models import DigitCNN
-from digitpad.preprocess import preprocess
+from digitpad.canvas import preprocess
 from digitpad.train import build_trainable, evaluate, train_step
 from digitpad.weights import load_model
 

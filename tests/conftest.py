@@ -31,10 +31,10 @@ def require(path: Path | None, what: str) -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    root = data.default_data_dir()
-    require(root / "MNIST" / "raw" / "t10k-images-idx3-ubyte",
+    given = os.environ.get("DIGITPAD_DATA")
+    require(Path(given) / "MNIST" / "raw" / "t10k-images-idx3-ubyte" if given else None,
             "MNIST (set DIGITPAD_DATA to the folder holding MNIST/raw/)")
-    return root
+    return Path(given)
 
 
 @pytest.fixture(scope="session")

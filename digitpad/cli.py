@@ -1,0 +1,43 @@
+"""The `digitpad` command: flags first, heavy imports (torch, gradio) only once they are read."""
+import argparse
+import errno
+import socket
+import sys
+
+from .names import DEFAULT_MODEL, MODEL_NAMES
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="digitpad",
+        description="Launch the digitpad drawing pad in the browser: draw a digit and watch a "
+                    "small CNN read it, layer by layer.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES,
+                   help=f"model shown first (default {DEFAULT_MODEL})")
+    p.add_argument("--weights", default=None,
+                   help="a checkpoint written by scripts/train.py for --model "
+                        "(default: the weights that ship with digitpad)")
+    p.add_argument("--share", action="store_true",
+                   help="also create a public gradio.live link (off by default)")
+    return p.parse_args(argv)
+
+
+def port_taken(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if port_taken(args.host, args.port):
+        sys.exit(f"digitpad: port {args.port} on {args.host} is already in use (is digitpad "
+                 f"already running?). Choose another with --port, e.g. --port {args.port + 1}")
+    from .app import serve
+    serve(args)

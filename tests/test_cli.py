@@ -1,0 +1,99 @@
+"""What a newcomer meets on the command line: fast help, one-line errors that say what to do,
+exit codes a script can read, and an install that works outside the checkout."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from digitpad.models import MODELS
+from digitpad.weights import WEIGHTS_DIR
+
+
+def run(*args, **kwargs):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def assert_one_clear_line(out, *needles):
+    assert out.returncode not in (0, None)
+    assert "Traceback" not in out.stderr
+    for needle in needles:
+        assert needle in out.stderr, out.stderr
+
+
+def test_help_answers_without_importing_torch_or_gradio():
+    out = run("-c", "import sys\nfrom digitpad.cli import main\ntry:\n    main(['--help'])\n"
+                    "except SystemExit:\n    pass\n"
+                    "print(sorted(m for m in ('torch', 'gradio') if m in sys.modules))")
+    assert out.returncode == 0
+    assert "--port" in out.stdout and "--weights" in out.stdout and "widekernel" in out.stdout
+    assert out.stdout.strip().endswith("[]")
+
+
+def test_a_port_in_use_names_the_port_flag():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        out = run("-m", "digitpad", "--port", str(s.getsockname()[1]))
+    assert_one_clear_line(out, "already in use", "--port")
+
+
+def test_a_missing_weights_file_names_the_command_that_writes_it(tmp_path):
+    out = run("-m", "digitpad", "--weights", str(tmp_path / "mine.pt"))
+    assert_one_clear_line(out, f"no weights file at {tmp_path / 'mine.pt'}",
+                          f"--out {tmp_path}, which writes {tmp_path / 'digitcnn.pt'}")
+
+
+def test_junk_weights_never_suggest_loading_them_unsafely(tmp_path):
+    (tmp_path / "digitcnn.pt").write_bytes(b"not a checkpoint")
+    out = run("-m", "digitpad", "--weights", str(tmp_path / "digitcnn.pt"))
+    assert_one_clear_line(out, "not a readable digitpad checkpoint", "never runs code")
+    assert "weights_only" not in out.stderr
+
+
+def test_missing_pen_digits_name_the_flag(tmp_path):
+    out = run("scripts/eval_drawn.py", "--pendigits", str(tmp_path / "none.tra"))
+    assert_one_clear_line(out, "error: pen-drawn digits not found", "--pendigits")
+
+
+def test_ctrl_c_saves_the_best_epoch_and_exits_130_without_touching_shipped_weights(
+        tmp_path, mnist_root):
+    shipped = {p.name: p.stat().st_mtime_ns for p in WEIGHTS_DIR.glob("*.pt")}
+    env = {**os.environ, "DIGITPAD_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "scripts/train.py", "--data", "mnist", "--limit", "2000",
+                             "--val-size", "500", "--epochs", "1000", "--data-dir", str(mnist_root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("epoch  1"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted after epoch" in err and "--resume" in err and "Traceback" not in err
+    assert (tmp_path / "runs" / "digitcnn.pt").is_file()     # the default --out: digitpad's home
+    assert {p.name: p.stat().st_mtime_ns for p in WEIGHTS_DIR.glob("*.pt")} == shipped
+
+
+def test_a_built_wheel_loads_every_model_outside_the_checkout(tmp_path):
+    """Build from a clean copy of the tracked files, install into a fresh folder, load from /."""
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True).stdout.split()
+    src = tmp_path / "src"
+    for name in tracked:
+        if Path(name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(name, src / name)
+    built = run("-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
+                str(src))
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "dist").glob("digitpad-*.whl")
+    target = tmp_path / "site"
+    installed = run("-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel))
+    assert installed.returncode == 0, installed.stderr
+    out = run("-c", "import digitpad\nfrom digitpad.models import MODELS\n"
+                    "for name in MODELS:\n    print(digitpad.load_model(name).path)\n",
+              cwd="/", env={**os.environ, "PYTHONPATH": str(target)})
+    assert out.returncode == 0, out.stderr
+    paths = out.stdout.split()
+    assert len(paths) == len(MODELS) and all(p.startswith(str(target)) for p in paths)
