@@ -1,4 +1,5 @@
 """Offline training reports as PNG: learning curves, confusion matrix, misclassified digits."""
+import math
 from pathlib import Path
 
 import matplotlib
@@ -17,10 +18,10 @@ def plot_curves(history: list[dict], path: Path) -> None:
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
+    ax_loss.plot(epochs, [h.get("val_loss", math.nan) for h in history], "o-", label="validation")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.plot(epochs, [h["train_acc"] for h in history], "o-", label="train")
-    ax_acc.plot(epochs, [h["val_acc"] for h in history], "o-", label="validation")
+    ax_acc.plot(epochs, [h.get("val_acc", math.nan) for h in history], "o-", label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.legend()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from . import data, home, pendigits, report
@@ -37,11 +38,13 @@ def parse_args(argv=None):
     p.add_argument("--pendigits", type=Path, default=None,
                    help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS, else a copy in "
                         "digitpad's home, downloaded when missing)")
-    p.add_argument("--epochs", type=int, default=20, help="most epochs to run (default 20)")
+    p.add_argument("--epochs", type=int, default=30,
+                   help="epochs to run; the cosine rate reaches zero at the last (default 30)")
     p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--patience", type=int, default=3,
-                   help="stop after this many epochs without a better validation accuracy (default 3)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a better validation score (default: "
+                        "never; the best-scoring epoch is kept either way)")
     p.add_argument("--seed", type=int, default=0, help="seed for split, init, batches, augmentation")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto picks cuda when available")
@@ -56,10 +59,14 @@ def parse_args(argv=None):
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
                    help="cosine: anneal the rate to zero over --epochs (default); "
                         "constant: the seeds' fixed rate")
+    p.add_argument("--ema", type=float, default=0.999,
+                   help="validate and keep an exponential moving average of the weights with this "
+                        "decay per step (default 0.999; 0: the trained weights themselves)")
     p.add_argument("--no-augment", dest="augment", action="store_false",
                    help="train on plain MNIST, exactly as the seeds did")
     p.add_argument("--val-size", type=int, default=data.VAL_SIZE,
-                   help=f"validation images carved from the training set (default {data.VAL_SIZE})")
+                   help=f"validation images carved from the training set (default {data.VAL_SIZE}; "
+                        f"0: train on all 60,000 and keep the last epoch)")
     p.add_argument("--limit", type=int, default=None,
                    help="train on only the first N MNIST training images (quick experiments, smoke tests)")
     p.add_argument("--resume", action="store_true",
@@ -102,6 +109,20 @@ def build_trainable(name: str, lr: float, device) -> tuple[torch.nn.Module, torc
     return model, torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
+def warmed_ema(decay: float):
+    """AveragedModel's update for an exponential average whose decay warms up over the first
+    steps, (1 + n) / (10 + n), so a short run is not an average of its untrained start."""
+    @torch.no_grad()
+    def update(averaged, current, steps):
+        d = min(decay, (1 + int(steps)) / (10 + int(steps)))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1 - d)
+            else:  # batch norm's step counter
+                a.copy_(c)
+    return update
+
+
 def train_step(model, opt, x, y):
     """One optimizer step on a normalized batch; returns the logits and the loss."""
     logits = model(x)
@@ -112,7 +133,7 @@ def train_step(model, opt, x, y):
     return logits, loss
 
 
-def train_epoch(model, opt, images, labels, pen, args, epoch, device):
+def train_epoch(model, opt, ema, images, labels, pen, args, epoch, device):
     """One pass over MNIST in a seeded order, pen digits mixed in; returns mean loss and accuracy."""
     model.train()
     torch.manual_seed(args.seed * 1000 + epoch)  # dropout: same stream on resume
@@ -126,6 +147,8 @@ def train_epoch(model, opt, images, labels, pen, args, epoch, device):
         if args.augment:
             x = data.augment(x, y, gen)
         logits, loss = train_step(model, opt, data.normalize(x), y)
+        if ema:
+            ema.update_parameters(model)
         total_loss += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
@@ -148,7 +171,8 @@ def fit(args) -> dict:
     """Train with early stopping on the validation score; save weights, history and plots.
 
     The score is MNIST validation accuracy, averaged with held-out pen writers' accuracy when
-    a fold holds some out, so neither is given up for the other.
+    a fold holds some out, so neither is given up for the other; with nothing held out the
+    last epoch is kept.
     """
     device = pick_device(args.device)
     root = args.data_dir or data.default_data_dir()
@@ -165,6 +189,10 @@ def fit(args) -> dict:
 
     torch.manual_seed(args.seed)
     model, opt = build_trainable(args.model, args.lr, device)
+    # An exponential average of recent weights: steadier from epoch to epoch than the last
+    # step's, which a run that keeps its last epoch (--val-size 0) relies on.
+    ema = AveragedModel(model, multi_avg_fn=warmed_ema(args.ema), use_buffers=True) if args.ema else None
+    kept = ema.module if ema else model  # what is validated and saved
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs) \
         if args.lr_schedule == "cosine" else None
     resume_path = args.out / f"{args.model}.resume.pt"
@@ -173,6 +201,8 @@ def fit(args) -> dict:
     if args.resume:
         ckpt = read_checkpoint(resume_path, "Nothing to resume: start without --resume.")
         model.load_state_dict(ckpt["state_dict"])
+        if ema:
+            ema.load_state_dict(ckpt["ema"])
         opt.load_state_dict(ckpt["optimizer"])
         if sched:
             sched.load_state_dict(ckpt["scheduler"])
@@ -188,14 +218,17 @@ def fit(args) -> dict:
         while state["epoch"] < args.epochs:
             epoch = state["epoch"] + 1
             start = time.perf_counter()
-            tr_loss, tr_acc = train_epoch(model, opt, x_tr, y_tr, pen, args, epoch, device)
-            val_loss, val_acc, _ = evaluate(model, x_val, y_val)
-            row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc,
-                   "val_loss": val_loss, "val_acc": val_acc}
-            score = val_acc
+            tr_loss, tr_acc = train_epoch(model, opt, ema, x_tr, y_tr, pen, args, epoch, device)
+            row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc}
+            scores = []
+            if len(x_val):
+                row["val_loss"], row["val_acc"], _ = evaluate(kept, x_val, y_val)
+                scores.append(row["val_acc"])
             if pen_val:
-                row["pen_val_acc"] = pen_accuracy(model, pen_val)
-                score = (val_acc + row["pen_val_acc"]) / 2
+                row["pen_val_acc"] = pen_accuracy(kept, pen_val)
+                scores.append(row["pen_val_acc"])
+            # Nothing held out (--val-size 0, no --fold): the last epoch is kept.
+            score = sum(scores) / len(scores) if scores else epoch
             row["seconds"] = seconds = time.perf_counter() - start
             state["train_time"] += seconds
             state["history"].append(row)
@@ -204,16 +237,18 @@ def fit(args) -> dict:
             better = score > state["best_score"]
             if better:
                 state.update(best_score=score, best_epoch=epoch,
-                             best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                             best_state={k: v.detach().cpu().clone() for k, v in kept.state_dict().items()})
             state["epoch"] = epoch
+            val = f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if len(x_val) else ""
             held = f"  held-out writers {row['pen_val_acc']:.4f}" if pen_val else ""
-            print(f"epoch {epoch:2d}  train loss {tr_loss:.4f} acc {tr_acc:.4f}  "
-                  f"val loss {val_loss:.4f} acc {val_acc:.4f}{held}  {seconds:5.1f}s" + ("  *" if better else ""))
+            print(f"epoch {epoch:2d}  train loss {tr_loss:.4f} acc {tr_acc:.4f}{val}{held}  "
+                  f"{seconds:5.1f}s" + ("  *" if better else ""))
             save_atomic({"model": args.model, "state_dict": model.state_dict(),
+                         "ema": ema.state_dict() if ema else {},
                          "optimizer": opt.state_dict(), "state": state,
                          "scheduler": sched.state_dict() if sched else {}}, resume_path)
-            if epoch - state["best_epoch"] >= args.patience:
-                print(f"early stop: no better validation accuracy since epoch {state['best_epoch']}")
+            if args.patience and epoch - state["best_epoch"] >= args.patience:
+                print(f"early stop: no better validation score since epoch {state['best_epoch']}")
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -226,15 +261,16 @@ def fit(args) -> dict:
     model.cpu()
     test_loss, test_acc, preds = evaluate(model, x_test, y_test)
     best = state["history"][state["best_epoch"] - 1]
-    print(f"best epoch {state['best_epoch']}: val acc {best['val_acc']:.4f}, "
+    print(f"best epoch {state['best_epoch']}: val acc {best.get('val_acc', float('nan')):.4f}, "
           f"test acc {test_acc:.4f} (loss {test_loss:.4f}), {state['train_time']:.0f}s training")
     import torchvision
     meta = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
-            "val_acc": best["val_acc"], "pen_val_acc": best.get("pen_val_acc"),
+            "val_acc": best.get("val_acc"), "pen_val_acc": best.get("pen_val_acc"),
             "test_acc": test_acc, "train_time_s": state["train_time"],
             "data": args.data, "pen_share": args.pen_share if pen else 0.0, "fold": args.fold,
             "pen_writers": writers,
-            "device": str(device), "augment": args.augment, "lr_schedule": args.lr_schedule, "seed": args.seed,
+            "device": str(device), "augment": args.augment, "lr_schedule": args.lr_schedule,
+            "ema": args.ema, "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "normalize": [data.MEAN, data.STD],
             "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
                          "python": platform.python_version()}}

@@ -33,7 +33,8 @@ def parse_args(argv=None):
     p.add_argument("--variants", nargs="+", default=list(pendigits.VARIANTS), choices=pendigits.VARIANTS)
     p.add_argument("--seed", type=int, default=0, help="seed for the sample and the canvases")
     p.add_argument("--pendigits", type=Path, default=None,
-                   help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS or digitpad's home copy)")
+                   help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS, else a copy in digitpad's "
+                        "home, downloaded when missing)")
     p.add_argument("--report-dir", type=Path, default=None,
                    help="where the plots go (default: reports/drawn in digitpad's home)")
     p.add_argument("--compare", action="store_true",
@@ -50,29 +51,30 @@ def parse_args(argv=None):
     return args
 
 
-def read(model, name, source, args) -> dict:
+def read(model, name, source, writers, args) -> dict:
     """Read the unseen writers' digits on every variant; returns {variant: {writer: accuracy}}."""
+    unseen = drawn.unseen_writers(model, writers)
+    if not unseen:
+        raise SystemExit(f"error: {name} trained on every writer in {source}, so none is left "
+                         f"to read; use --folds")
     args.report_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for variant in args.variants:
         pen = pendigits.cached(source, variant, seed=args.seed, progress=lambda it: tqdm(
-            it, desc=f"rendering {variant} canvases (once)", leave=False, disable=None))
-        unseen = drawn.unseen_writers(model, pen.writers.unique())
-        pen = pen.only(unseen)
+            it, desc=f"rendering {variant} canvases (once)", leave=False, disable=None)).only(unseen)
         keep = torch.tensor(drawn.sample_indices(len(pen.labels), args.count, args.seed))
         x, labels, who = normalize(pen.images[keep]), pen.labels[keep], pen.writers[keep]
-        if not len(labels):
-            raise SystemExit(f"error: {name} trained on every writer in {source}, so none is left "
-                             f"to read; use --folds")
         probs = drawn.probabilities(model, x)
         preds = drawn.digits(probs)
         acc = drawn.accuracy(labels, preds)
-        results[variant] = drawn.per_writer(labels, preds, who)
+        results[variant] = writers = drawn.per_writer(labels, preds, who)
+        worst = min(writers, key=writers.get)
         blank = int((preds == drawn.BLANK).sum())
-        print(f"  {variant:12s} accuracy {acc:.2%} on {len(labels)} digits by {len(results[variant])} "
-              f"unseen writers ({int((preds != labels).sum())} wrong, {blank} read as blank)")
+        print(f"  {variant:12s} accuracy {acc:.2%} on {len(labels)} digits by {len(writers)} "
+              f"unseen writers ({int((preds != labels).sum())} wrong, {blank} read as blank); "
+              f"worst writer {worst}: {writers[worst]:.2%}")
         if args.compare:
-            drawings = [d for d in pendigits.load(source) if d.writer in set(unseen)]
+            drawings = [d for d in pendigits.load(source) if d.writer in unseen]
             drawings = [drawings[i] for i in keep.tolist()]
             shrunk = drawn.single_pass(model, drawn.shrunk_inputs(drawings, variant, args.seed))
             single = drawn.single_pass(model, x)
@@ -90,9 +92,8 @@ def read(model, name, source, args) -> dict:
     return results
 
 
-def folds(source, args) -> None:
+def folds(source, writers, args) -> None:
     """Train each fold's model the shipped way, read its held-out writers, summarize."""
-    writers = sorted({d.writer for d in pendigits.load(source)})
     runs = home.runs_dir() / "folds" / args.model
     results = []
     for k in range(pendigits.FOLDS):
@@ -101,7 +102,7 @@ def folds(source, args) -> None:
         train.main(["--model", args.model, "--fold", str(k), "--pendigits", str(source),
                     "--out", str(out), "--report-dir", str(out / "reports"), *args.train_argv])
         model = load_model(args.model, out / f"{args.model}.pt")
-        results.append(read(model, f"{args.model}-fold{k}", source, args))
+        results.append(read(model, f"{args.model}-fold{k}", source, writers, args))
     print(f"\n{args.model}, {pendigits.FOLDS} folds, writers never seen in training:")
     print("| canvas | " + " | ".join(f"fold {k}" for k in range(pendigits.FOLDS)) +
           " | mean of folds | worst fold | worst writer |")
@@ -118,13 +119,14 @@ def folds(source, args) -> None:
 def main(argv=None):
     args = parse_args(argv)
     try:
-        source = pendigits.locate(args.pendigits)
+        source = pendigits.locate(args.pendigits, download=True)
+        writers = sorted({d.writer for d in pendigits.load(source)})
         if args.folds:
-            folds(source, args)
+            folds(source, writers, args)
         else:
             model = load_model(args.model, args.weights)
             print(f"{args.model}: trained on pen writers {model.meta.get('pen_writers') or 'none'}")
-            read(model, args.model, source, args)
+            read(model, args.model, source, writers, args)
     except (FileNotFoundError, WeightsError) as e:
         raise SystemExit(f"error: {e}")
     print(f"wrote confusion matrices and misses to {args.report_dir}/")

@@ -9,7 +9,7 @@ import torch
 from digitpad.train import main
 from digitpad.weights import load_model
 
-SMALL = ["--limit", "2000", "--val-size", "1000", "--patience", "9"]
+SMALL = ["--data", "mnist", "--limit", "2000", "--val-size", "1000", "--patience", "9"]  # pen data: test_pen.py
 
 
 def args(folder, mnist_root, *extra):
