@@ -50,13 +50,13 @@ def locate(path: str | Path | None = None, download: bool = False) -> Path:
     if local.is_file():
         return local
     if download:
-        return fetch(local)
+        return fetch(local, URL)
     raise FileNotFoundError(
         "pen-drawn digits not found: pass --pendigits PATH or set DIGITPAD_PENDIGITS to UCI's "
         f"pendigits-orig.tra (or let training download it to {local})")
 
 
-def fetch(dest: Path, url: str = URL) -> Path:
+def fetch(dest: Path, url: str) -> Path:
     """Download and decompress the UCI file to `dest`, refusing it unless its checksum matches."""
     import unlzw3
 

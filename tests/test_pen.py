@@ -1,5 +1,9 @@
 """Pen-drawn digits as training data: the cache, the writer folds, training with them."""
+import hashlib
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 import torch
@@ -90,3 +94,29 @@ def test_mnist_only_training_records_no_pen_writers(tmp_path, mnist_root):
 def test_a_fold_needs_pen_data():
     with pytest.raises(SystemExit):
         main(["--data", "mnist", "--fold", "0"])
+
+
+def test_the_download_is_decompressed_and_refused_unless_its_checksum_matches(
+        small_pendigits, tmp_path, monkeypatch):
+    if not shutil.which("compress"):
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            "no `compress` here to make a .Z file like UCI's (apt-get install ncompress)")
+    z = tmp_path / "pendigits-orig.tra.Z"
+    z.write_bytes(subprocess.run(["compress", "-c", str(small_pendigits)], capture_output=True,
+                                 check=True).stdout)
+    monkeypatch.setattr(pendigits, "URL", z.as_uri())
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DIGITPAD_PENDIGITS", raising=False)
+
+    monkeypatch.setattr(pendigits, "SHA256", "0" * 64)
+    with pytest.raises(FileNotFoundError, match="checksum"):
+        pendigits.locate(download=True)
+    assert not (tmp_path / "home" / "pendigits").exists()
+    with pytest.raises(FileNotFoundError, match="--pendigits"):
+        pendigits.locate()                                  # no copy yet, and no download asked for
+
+    monkeypatch.setattr(pendigits, "SHA256", hashlib.sha256(small_pendigits.read_bytes()).hexdigest())
+    path = pendigits.locate(download=True)
+    assert path == tmp_path / "home" / "pendigits" / "pendigits-orig.tra"
+    assert path.read_bytes() == small_pendigits.read_bytes()
+    assert pendigits.locate() == path                       # found again without downloading
