@@ -46,8 +46,8 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
 
     # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
     with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
-        gr.Markdown("# digitpad\nDraw a digit and watch a small CNN, trained on MNIST, read it "
-                    "layer by layer.")
+        gr.Markdown("# digitpad\nDraw a digit and watch a small CNN read it layer by layer. "
+                    "digitcnn learned from MNIST and from 30 people's pen-drawn digits.")
         with gr.Row():
             with gr.Column(scale=1):
                 sketch = gr.Sketchpad(
