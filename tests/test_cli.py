@@ -97,3 +97,11 @@ def test_a_built_wheel_loads_every_model_outside_the_checkout(tmp_path):
     assert out.returncode == 0, out.stderr
     paths = out.stdout.split()
     assert len(paths) == len(MODELS) and all(p.startswith(str(target)) for p in paths)
+
+
+def test_the_default_mnist_folder_is_made_when_missing(tmp_path, monkeypatch):
+    from digitpad import data
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DIGITPAD_DATA", raising=False)
+    assert data.default_data_dir() == Path("data") and (tmp_path / "data").is_dir()
