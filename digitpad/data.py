@@ -63,12 +63,11 @@ def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, gen: to
         yield images[idx], labels[idx]
 
 
-def mixed_batches(images, labels, extra: tuple | None, batch_size: int, share: float,
+def mixed_batches(images, labels, extra: tuple | None, batch_size: int, n_extra: int,
                   gen: torch.Generator):
-    """One pass over (images, labels), each batch topped up to `batch_size` with a `share` of
+    """One pass over (images, labels), each batch topped up to `batch_size` with `n_extra` of
     `extra` (images, labels), which is cycled through in fresh orders as often as needed."""
-    n_extra = round(batch_size * share) if extra is not None else 0
-    if n_extra == 0:
+    if extra is None or n_extra == 0:
         yield from batches(images, labels, batch_size, gen)
         return
     topping = _cycle(*extra, n_extra, gen)

@@ -10,7 +10,7 @@ and its backward touch a quarter of the values: digitcnn trains about 1.5x faste
 import torch.nn.functional as F
 from torch import nn
 
-from .names import DEFAULT_MODEL, MODEL_NAMES
+from .names import MODEL_NAMES
 
 
 class DigitCNN(nn.Module):

@@ -14,7 +14,8 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from . import data, home, pendigits, report
-from .models import DEFAULT_MODEL, MODELS, build_model
+from .models import MODELS, build_model
+from .names import DEFAULT_MODEL
 from .weights import WeightsError, read_checkpoint, save_atomic, save_weights
 
 PEN_RENDERS = 3  # canvases per pen digit, each with its own brush, size and place
@@ -139,10 +140,11 @@ def train_epoch(model, opt, ema, images, labels, pen, args, epoch, device):
     torch.manual_seed(args.seed * 1000 + epoch)  # dropout: same stream on resume
     gen = torch.Generator(device=device).manual_seed(args.seed * 1000 + epoch)
     total_loss, correct, seen = 0.0, 0, 0
-    n_mnist = args.batch_size - (round(args.batch_size * args.pen_share) if pen else 0)
-    bar = tqdm(data.mixed_batches(images, labels, pen, args.batch_size, args.pen_share, gen),
-               desc=f"epoch {epoch}", total=math.ceil(len(images) / n_mnist), leave=False,
-               unit="batch", dynamic_ncols=True, disable=None)  # None: off when not a terminal
+    n_pen = round(args.batch_size * args.pen_share) if pen else 0
+    bar = tqdm(data.mixed_batches(images, labels, pen, args.batch_size, n_pen, gen),
+               desc=f"epoch {epoch}", total=math.ceil(len(images) / (args.batch_size - n_pen)),
+               leave=False, unit="batch", dynamic_ncols=True,
+               disable=None)  # None: off when not a terminal
     for step, (x, y) in enumerate(bar):
         if args.augment:
             x = data.augment(x, y, gen)
@@ -184,8 +186,7 @@ def fit(args) -> dict:
     pen, pen_val = pen_digits(args) if args.data == "mnist+pen" else (None, None)
     x_tr, y_tr, x_val, y_val = (t.to(device) for t in (x_tr, y_tr, x_val, y_val))
     writers = sorted(set(pen.writers.tolist())) if pen else []  # recorded in the checkpoint
-    if pen:
-        pen = (pen.images.to(device), pen.labels.to(device))
+    pen_batches = (pen.images.to(device), pen.labels.to(device)) if pen else None
 
     torch.manual_seed(args.seed)
     model, opt = build_trainable(args.model, args.lr, device)
@@ -210,7 +211,7 @@ def fit(args) -> dict:
         print(f"resuming {args.model} after epoch {state['epoch']}")
 
     interrupted = False
-    pen_note = f" + {len(pen[1])} pen digits by {len(writers)} writers" if pen else ""
+    pen_note = f" + {len(pen.labels)} pen digits by {len(writers)} writers" if pen else ""
     held_note = f", and {len(pen_val.labels)} pen digits of held-out writers" if pen_val else ""
     print(f"training {args.model} on {len(x_tr)} MNIST images{pen_note} ({device}), "
           f"validating on {len(x_val)} MNIST images{held_note}")
@@ -218,7 +219,7 @@ def fit(args) -> dict:
         while state["epoch"] < args.epochs:
             epoch = state["epoch"] + 1
             start = time.perf_counter()
-            tr_loss, tr_acc = train_epoch(model, opt, ema, x_tr, y_tr, pen, args, epoch, device)
+            tr_loss, tr_acc = train_epoch(model, opt, ema, x_tr, y_tr, pen_batches, args, epoch, device)
             row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc}
             scores = []
             if len(x_val):

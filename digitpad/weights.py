@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import DEFAULT_MODEL, MODELS, build_model
+from .models import MODELS, build_model
+from .names import DEFAULT_MODEL
 
 # The checkout's weights/, installed as the package digitpad.shipped (see pyproject.toml).
 WEIGHTS_DIR = Path(str(files("digitpad.shipped")))

@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from digitpad import drawn, home, pendigits, report, train
 from digitpad.data import denormalize, normalize
-from digitpad.models import DEFAULT_MODEL, MODELS
+from digitpad.models import MODELS
+from digitpad.names import DEFAULT_MODEL
 from digitpad.weights import WeightsError, load_model
 
 
@@ -58,6 +59,8 @@ def read(model, name, source, writers, args) -> dict:
         raise SystemExit(f"error: {name} trained on every writer in {source}, so none is left "
                          f"to read; use --folds")
     args.report_dir.mkdir(parents=True, exist_ok=True)
+    if args.compare:  # the raw strokes, in the cached tensors' order, to shrink whole canvases
+        drawings = [d for d in pendigits.load(source) if d.writer in set(unseen)]
     results = {}
     for variant in args.variants:
         pen = pendigits.cached(source, variant, seed=args.seed, progress=lambda it: tqdm(
@@ -67,16 +70,15 @@ def read(model, name, source, writers, args) -> dict:
         probs = drawn.probabilities(model, x)
         preds = drawn.digits(probs)
         acc = drawn.accuracy(labels, preds)
-        results[variant] = writers = drawn.per_writer(labels, preds, who)
-        worst = min(writers, key=writers.get)
+        results[variant] = by_writer = drawn.per_writer(labels, preds, who)
+        worst = min(by_writer, key=by_writer.get)
         blank = int((preds == drawn.BLANK).sum())
-        print(f"  {variant:12s} accuracy {acc:.2%} on {len(labels)} digits by {len(writers)} "
+        print(f"  {variant:12s} accuracy {acc:.2%} on {len(labels)} digits by {len(by_writer)} "
               f"unseen writers ({int((preds != labels).sum())} wrong, {blank} read as blank); "
-              f"worst writer {worst}: {writers[worst]:.2%}")
+              f"worst writer {worst}: {by_writer[worst]:.2%}")
         if args.compare:
-            drawings = [d for d in pendigits.load(source) if d.writer in unseen]
-            drawings = [drawings[i] for i in keep.tolist()]
-            shrunk = drawn.single_pass(model, drawn.shrunk_inputs(drawings, variant, args.seed))
+            picked = [drawings[i] for i in keep.tolist()]
+            shrunk = drawn.single_pass(model, drawn.shrunk_inputs(picked, variant, args.seed))
             single = drawn.single_pass(model, x)
             print(f"  {'':12s} canvas shrunk to 28x28: {drawn.accuracy(labels, shrunk):.2%}; "
                   f"MNIST recipe, one pass: {drawn.accuracy(labels, single):.2%}")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from digitpad import data, pendigits
-from digitpad.weights import load_model
+from digitpad.weights import WEIGHTS_DIR, load_model
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -72,6 +72,13 @@ def small_pendigits(pendigits_path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model():
     return load_model()
+
+
+@pytest.fixture(scope="session")
+def fold_model():
+    """digitcnn trained the shipped way with writer group 0 held out; it ships so that tests
+    can read writers it never saw (the shipped digitcnn saw all thirty)."""
+    return load_model("digitcnn", WEIGHTS_DIR / "digitcnn-fold0.pt")
 
 
 @pytest.fixture

@@ -49,7 +49,8 @@ def test_a_missing_weights_file_names_the_command_that_writes_it(tmp_path):
 def test_junk_weights_never_suggest_loading_them_unsafely(tmp_path):
     (tmp_path / "digitcnn.pt").write_bytes(b"not a checkpoint")
     out = run("-m", "digitpad", "--weights", str(tmp_path / "digitcnn.pt"))
-    assert_one_clear_line(out, "not a readable digitpad checkpoint", "never runs code")
+    assert_one_clear_line(out, "not a readable digitpad checkpoint", "never runs code",
+                          "python scripts/train.py")
     assert "weights_only" not in out.stderr
 
 

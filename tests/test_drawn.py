@@ -6,16 +6,10 @@ import pytest
 import torch
 
 from digitpad import drawn, pendigits
-from digitpad.weights import WEIGHTS_DIR, load_model
+from digitpad.weights import load_model
 
 SAMPLE = 500  # drawings per variant: enough that a 1-point drop shows
 BAR = 0.98    # fold 0 read all 2,499 of these writers' digits at 99.08-99.20% (scripts/eval_drawn.py --folds)
-
-
-@pytest.fixture(scope="module")
-def fold_model():
-    """digitcnn trained the shipped way with writer group 0 held out; it ships for this test."""
-    return load_model("digitcnn", WEIGHTS_DIR / "digitcnn-fold0.pt")
 
 
 def test_the_fold_model_never_saw_the_writers_it_is_read_on(fold_model, drawings):
