@@ -5,7 +5,7 @@ from PIL import Image
 
 from . import pendigits
 from .data import normalize
-from .inference import classify
+from .inference import tta_probs
 from .canvas import ink_map
 
 BLANK = -1  # the prediction recorded when preprocess saw nothing drawn
@@ -50,12 +50,13 @@ def single_pass(model, x: torch.Tensor) -> torch.Tensor:
     return torch.where(blank, BLANK, model.eval()(torch.nan_to_num(x)).argmax(1))
 
 
-def probabilities(model, x: torch.Tensor) -> torch.Tensor:
-    """classify's probabilities for each preprocessed input: [N, 10], zeros where blank."""
+@torch.inference_mode()
+def probabilities(model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """classify's probabilities for each preprocessed input, in batches: [N, 10], zeros where blank."""
     probs = torch.zeros(len(x), 10)
-    for i, xi in enumerate(x):
-        if not xi.isnan().any():
-            probs[i] = torch.tensor(classify(model, xi[None]).probs)
+    drawn = ~x.isnan().flatten(1).any(1)
+    probs[drawn] = torch.cat([tta_probs(model, chunk) for chunk in x[drawn].split(batch_size)]
+                             or [torch.zeros(0, 10)])
     return probs
 
 

@@ -21,14 +21,21 @@ class Result:
 
 
 def rotations(x: torch.Tensor, degrees=TTA_DEGREES) -> torch.Tensor:
-    """[1, 1, 28, 28] normalized -> [len(degrees), 1, 28, 28], rotated about the centre."""
-    a = torch.tensor(degrees) * math.pi / 180
+    """[B, 1, 28, 28] normalized -> [B * len(degrees), 1, 28, 28]: each image's rotated copies
+    about the centre, next to each other."""
+    a = (torch.tensor(degrees) * math.pi / 180).repeat(len(x))
     zero = torch.zeros_like(a)
     theta = torch.stack([torch.stack([a.cos(), -a.sin(), zero], 1),
                          torch.stack([a.sin(), a.cos(), zero], 1)], 1)
-    grid = F.affine_grid(theta, [len(degrees), 1, 28, 28], align_corners=False)
-    ink = denormalize(x).expand(len(degrees), -1, -1, -1)
+    grid = F.affine_grid(theta, [len(a), 1, 28, 28], align_corners=False)
+    ink = denormalize(x).repeat_interleave(len(degrees), 0)
     return normalize(F.grid_sample(ink, grid, align_corners=False))
+
+
+def tta_probs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """[B, 1, 28, 28] -> [B, 10]: softmax averaged over each image's rotated copies."""
+    probs = torch.softmax(model.eval()(rotations(x)), 1)
+    return probs.view(len(x), len(TTA_DEGREES), 10).mean(1)
 
 
 def classify(model: nn.Module, x: torch.Tensor) -> Result:
@@ -41,7 +48,7 @@ def classify(model: nn.Module, x: torch.Tensor) -> Result:
         for name in model.feature_layers]
     try:
         with torch.inference_mode():
-            probs = torch.softmax(model.eval()(rotations(x)), 1).mean(0)
+            probs = tta_probs(model, x)[0]
     finally:
         for hook in hooks:
             hook.remove()
