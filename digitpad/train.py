@@ -295,6 +295,17 @@ def pen_accuracy(model, pen: pendigits.PenSet) -> float:
     return ((preds.cpu() == pen.labels) & ~blank).float().mean().item()
 
 
+def fold_weights(name: str, fold: int, source, train_argv=(), retrain: bool = True) -> Path:
+    """`name` trained the default way with writer group `fold` held out, under runs/folds/ in
+    digitpad's home; trained when `retrain` or when missing. Returns the checkpoint's path."""
+    out = home.runs_dir() / "folds" / name / f"fold{fold}"
+    if retrain or not (out / f"{name}.pt").is_file():
+        print(f"fold {fold}: training {name} with writer group {fold} held out", flush=True)
+        main(["--model", name, "--fold", str(fold), "--pendigits", str(source), "--out", str(out),
+              "--report-dir", str(out / "reports"), *train_argv])
+    return out / f"{name}.pt"
+
+
 def main(argv=None):
     """scripts/train.py; exits 130 when interrupted, after saving the best epoch so far."""
     args = parse_args(argv)

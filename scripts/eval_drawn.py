@@ -96,14 +96,10 @@ def read(model, name, source, writers, args) -> dict:
 
 def folds(source, writers, args) -> None:
     """Train each fold's model the shipped way, read its held-out writers, summarize."""
-    runs = home.runs_dir() / "folds" / args.model
     results = []
     for k in range(pendigits.FOLDS):
-        out = runs / f"fold{k}"
         print(f"fold {k}: holding out writers {sorted(pendigits.fold_writers(writers, k))}")
-        train.main(["--model", args.model, "--fold", str(k), "--pendigits", str(source),
-                    "--out", str(out), "--report-dir", str(out / "reports"), *args.train_argv])
-        model = load_model(args.model, out / f"{args.model}.pt")
+        model = load_model(args.model, train.fold_weights(args.model, k, source, args.train_argv))
         results.append(read(model, f"{args.model}-fold{k}", source, writers, args))
     print(f"\n{args.model}, {pendigits.FOLDS} folds, writers never seen in training:")
     print("| canvas | " + " | ".join(f"fold {k}" for k in range(pendigits.FOLDS)) +
