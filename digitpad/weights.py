@@ -45,8 +45,8 @@ def save_weights(model: nn.Module, name: str, path: str | Path, **meta) -> None:
     save_atomic({"model": name, "state_dict": model.state_dict(), "meta": meta}, path)
 
 
-def read_checkpoint(path: str | Path, hint: str = "") -> dict:
-    """Load a checkpoint dict with weights_only=True: no code in the file ever runs."""
+def read_checkpoint(path: str | Path, hint: str = "", key: str = "state_dict") -> dict:
+    """Load a checkpoint dict holding `key` with weights_only=True: no code in the file ever runs."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"no weights file at {path}. {hint}".strip())
@@ -63,7 +63,7 @@ def read_checkpoint(path: str | Path, hint: str = "") -> dict:
         raise WeightsError(
             f"{path} is not a readable digitpad checkpoint ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}). {hint}".strip()) from e
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+    if not isinstance(ckpt, dict) or key not in ckpt:
         raise WeightsError(f"{path} is a torch file but not a digitpad checkpoint. {hint}".strip())
     return ckpt
 

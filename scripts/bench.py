@@ -5,6 +5,10 @@ train:   time to 99.0% MNIST test accuracy and images/s for digitcnn, digitpad's
          fed from memory; same recipe, same start, same batches.
 latency: the app's handler (preprocess + classify + every image) over real pen drawings.
 load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
+teach:   in each writer fold, every unseen writer teaches the fold's digitcnn their first k
+         drawings of each digit (k = 1, 2, 3); their other digits are read before and after,
+         and so are the other unseen writers' digits (forgetting). Rehearsal comes from the
+         fold's training writers only. Fold models missing from runs/folds/ are trained first.
 """
 import argparse
 import time
@@ -13,14 +17,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digitpad import data, drawn, pendigits, render
+from tqdm import tqdm
+
+from digitpad import data, drawn, pendigits, render, teaching
 from digitpad.models import DigitCNN
 from digitpad.canvas import preprocess
-from digitpad.train import build_trainable, evaluate, train_step
+from digitpad.train import build_trainable, evaluate, fold_weights, train_step
 from digitpad.weights import load_model
 
 TARGET = 0.99
-SECTIONS = ("train", "latency", "load")
+SECTIONS = ("train", "latency", "load", "teach")
+TEACH_K = (1, 2, 3)
 
 
 def seeds_batches(root, batch_size, seed):
@@ -158,9 +165,67 @@ def bench_load(args):
             proc.wait(10)
 
 
+def first_k(labels: torch.Tensor, k: int) -> torch.Tensor:
+    """A mask of the first k drawings of each digit, in the writer's own order."""
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    for digit in range(10):
+        mask[(labels == digit).nonzero()[:k, 0]] = True
+    return mask
+
+
+def bench_teach(args):
+    source = pendigits.locate(args.pendigits)
+    mnist_x, mnist_y = data.load_mnist(args.data_dir or data.default_data_dir(), train=True)
+    test = data.load_mnist(args.data_dir or data.default_data_dir(), train=False)
+    pen = pendigits.cached(source, "white")
+    writers = set(pen.writers.tolist())
+    rows = {k: [] for k in TEACH_K}  # (writer, base acc, taught acc, base errors, taught errors,
+    for fold in range(pendigits.FOLDS):  # seconds, forgetting on writers, on MNIST test)
+        model = load_model("digitcnn", fold_weights("digitcnn", fold, source, retrain=False))
+        held = pendigits.fold_writers(writers, fold)
+        assert not held & set(model.meta["pen_writers"]), "a fold model read its own writers"
+        known = pen.only(writers - held).drawn()
+        rehearsal = teaching.rehearsal_set((mnist_x, mnist_y), (known.images, known.labels),
+                                        args.rehearsal_per_digit)
+        unseen = pen.only(held)
+        x = data.normalize(unseen.images)
+        base = drawn.predict(model, x)
+        right = base == unseen.labels
+        mnist_base = evaluate(model, *test)[1]
+        for w in tqdm(sorted(held), desc=f"fold {fold}", leave=False, disable=None):
+            own = unseen.writers == w
+            for k in TEACH_K:
+                shown = own.clone()
+                shown[own] = first_k(unseen.labels[own], k) & ~x[own].isnan().flatten(1).any(1)
+                rest, others = own & ~shown, ~own
+                t0 = time.perf_counter()
+                taught = teaching.teach(model, x[shown], unseen.labels[shown], rehearsal)
+                seconds = time.perf_counter() - t0
+                now = drawn.predict(taught, x) == unseen.labels
+                rows[k].append((w, right[rest].float().mean().item(), now[rest].float().mean().item(),
+                                int((~right[rest]).sum()), int((~now[rest]).sum()), seconds,
+                                right[others].float().mean().item() - now[others].float().mean().item(),
+                                mnist_base - evaluate(taught, *test)[1]))
+    print(f"\ndigitcnn, {pendigits.FOLDS} writer folds: each of the {len(writers)} writers taught to the fold model that never saw them; "
+          f"rehearsal {args.rehearsal_per_digit} MNIST + {args.rehearsal_per_digit} pen digits per digit")
+    print("| drawings taught per digit | mean before | mean after | errors removed | worst writer "
+          "before | worst writer after | seconds per teach (median, max) | forgetting: other unseen "
+          "writers (mean, worst) | forgetting: MNIST test (mean, worst) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for k, r in rows.items():
+        w, before, after, err_before, err_after, secs, forget, forget_mnist = map(list, zip(*r))
+        worst_b, worst_a = min(range(len(r)), key=before.__getitem__), min(range(len(r)), key=after.__getitem__)
+        print(f"| {k} | {np.mean(before):.2%} | {np.mean(after):.2%} | "
+              f"{1 - sum(err_after) / max(1, sum(err_before)):.0%} ({sum(err_before)} -> {sum(err_after)}) | "
+              f"{before[worst_b]:.2%} (writer {w[worst_b]}) | {after[worst_a]:.2%} (writer {w[worst_a]}) | "
+              f"{np.median(secs):.2f} s, {max(secs):.2f} s | {np.mean(forget) * 100:+.2f} pt, "
+              f"{max(forget) * 100:+.2f} pt | {np.mean(forget_mnist) * 100:+.2f} pt, "
+              f"{max(forget_mnist) * 100:+.2f} pt |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sections", nargs="*", metavar="{train,latency,load}",
+    p.add_argument("sections", nargs="*", metavar="{" + ",".join(SECTIONS) + "}",
                    help="what to run (default: all)")
     p.add_argument("--data-dir", default=None, help="MNIST root (default $DIGITPAD_DATA or ./data)")
     p.add_argument("--repeats", type=int, default=3,
@@ -168,6 +233,11 @@ def main(argv=None):
     p.add_argument("--drawings", type=int, default=300, help="pen drawings for the latency run")
     p.add_argument("--models", nargs="+", default=["digitcnn", "simplecnn", "bncnn", "widekernel"],
                    help="models for the latency run")
+    p.add_argument("--pendigits", default=None,
+                   help="UCI pendigits-orig.tra for the teach run (default $DIGITPAD_PENDIGITS)")
+    p.add_argument("--rehearsal-per-digit", type=int, default=teaching.REHEARSAL_PER_DIGIT,
+                   help="MNIST and pen images of each digit that teach rehearses "
+                        f"(default {teaching.REHEARSAL_PER_DIGIT}, as shipped)")
     args = p.parse_args(argv)
     args.sections = args.sections or list(SECTIONS)
     if unknown := set(args.sections) - set(SECTIONS):
@@ -179,6 +249,8 @@ def main(argv=None):
         bench_latency(args)
     if "load" in args.sections:
         bench_load(args)
+    if "teach" in args.sections:
+        bench_teach(args)
 
 
 if __name__ == "__main__":
