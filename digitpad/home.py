@@ -1,5 +1,7 @@
-"""digitpad's home folder: where everything it writes at run time lives (caches, runs, downloads)."""
+"""digitpad's home folder: where everything it writes at run time lives (caches, runs, downloads,
+the user's drawings and models)."""
 import os
+import secrets
 from pathlib import Path
 
 
@@ -17,3 +19,27 @@ def cache_dir() -> Path:
 
 def runs_dir() -> Path:
     return home() / "runs"
+
+
+def store_path() -> Path:
+    """The SQLite file of everyone's drawings on this machine."""
+    return home() / "drawings.sqlite"
+
+
+def exports_dir() -> Path:
+    return home() / "exports"
+
+
+def secret() -> str:
+    """A random key made once per home: the page encrypts each browser's token with it, so a
+    browser keeps its profiles across restarts."""
+    path = home() / "secret"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another digitpad made it just now
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(16))
+    return path.read_text().strip()

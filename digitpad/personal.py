@@ -1,0 +1,79 @@
+"""Personal models: each profile's copy of the base model, taught from all of its drawings.
+
+One teach per profile runs at a time; a request that waited for one finds its drawing either
+already taught or taught next, together with everything else added meanwhile. Models are saved
+atomically under digitpad's home, with the base weights' checksum and the drawings they learned:
+a model whose base changed is taught again from the stored drawings.
+"""
+import hashlib
+import sys
+import threading
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import home
+from .store import Store
+from .teaching import teach
+from .weights import WeightsError, load_model, save_weights
+
+
+class PersonalModels:
+    def __init__(self, store: Store, base: nn.Module, base_name: str, folder: Path | None = None):
+        self.store, self.base, self.base_name = store, base, base_name
+        self.base_sha256 = hashlib.sha256(Path(base.path).read_bytes()).hexdigest()
+        self.folder = Path(folder or home.home() / "profiles")
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._models: dict[int, nn.Module | None] = {}
+
+    def path(self, profile: int) -> Path:
+        return self.folder / str(profile) / f"{self.base_name}.pt"
+
+    def get(self, profile: int) -> nn.Module | None:
+        """The profile's model as last saved (it may lag its drawings), or None."""
+        if profile not in self._models:
+            self._models[profile] = self._load(profile)
+        return self._models[profile]
+
+    def _load(self, profile: int) -> nn.Module | None:
+        path = self.path(profile)
+        if not path.is_file():
+            return None
+        try:
+            return load_model(self.base_name, path)
+        except WeightsError as e:  # taught again from the drawings on the next update
+            print(f"digitpad: {e}", file=sys.stderr, flush=True)
+            return None
+
+    def current(self, profile: int) -> bool:
+        """Whether the saved model has learned exactly the stored drawings, on today's base."""
+        model = self.get(profile)
+        ids = self.store.ids(profile)
+        if model is None:
+            return not ids
+        return model.meta.get("drawings") == ids and model.meta.get("base_sha256") == self.base_sha256
+
+    def update(self, profile: int) -> nn.Module | None:
+        """Teach the profile's model from its drawings unless it is current; None when it has
+        no drawings. Waits while another teach of this profile runs."""
+        with self._guard:
+            lock = self._locks.setdefault(profile, threading.Lock())
+        with lock:
+            if self.current(profile):
+                return self.get(profile)
+            drawings = self.store.drawings(profile)
+            if not drawings:
+                self.path(profile).unlink(missing_ok=True)
+                self._models[profile] = None
+                return None
+            x = torch.stack([d.input for d in drawings])
+            labels = torch.tensor([d.label for d in drawings])
+            taught = teach(self.base, x, labels)
+            taught.meta = {"base": self.base_name, "base_sha256": self.base_sha256,
+                           "drawings": [d.id for d in drawings]}
+            save_weights(taught, self.base_name, self.path(profile), **taught.meta)
+            taught.path = self.path(profile)
+            self._models[profile] = taught
+            return taught

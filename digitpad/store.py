@@ -1,0 +1,206 @@
+"""The user's drawings, per profile, in one SQLite file under digitpad's home; zip export/import.
+
+Every call opens its own connection: the page's handlers run on many threads, and SQLite
+serializes their writes, so two tabs adding drawings at once both land.
+"""
+import csv
+import io
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import zipfile
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data import denormalize, normalize
+
+APP_ID = 0x44504144  # "DPAD" in PRAGMA application_id: a file made by digitpad, not another program
+SCHEMA = """
+CREATE TABLE profiles (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,        -- '' on this machine; a browser's token when served beyond it
+    name TEXT NOT NULL,
+    created REAL NOT NULL,
+    UNIQUE (owner, name));
+CREATE TABLE drawings (
+    id INTEGER PRIMARY KEY,
+    profile INTEGER NOT NULL REFERENCES profiles (id) ON DELETE CASCADE,
+    input BLOB NOT NULL,        -- the 28x28 the model saw, ink as uint8
+    canvas BLOB,                -- a small PNG of the pad
+    label INTEGER NOT NULL,     -- what the person says it is
+    said INTEGER NOT NULL,      -- what the chosen model read
+    model TEXT NOT NULL,        -- which model that was
+    base_said INTEGER NOT NULL, -- what the base model read
+    mine_said INTEGER NOT NULL, -- what the personal model read before it learned this drawing
+    created REAL NOT NULL);
+"""
+CSV_FIELDS = ("file", "label", "said", "model", "created")
+
+
+@dataclass
+class Drawing:
+    id: int
+    input: torch.Tensor  # [1, 28, 28], normalized as preprocess returns it
+    canvas: bytes | None
+    label: int
+    said: int
+    model: str
+    base_said: int
+    mine_said: int
+    created: float
+
+
+class Store:
+    """Profiles and their drawings in the SQLite file at `path`, made when missing."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._ids: dict[tuple[str, str], int] = {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and (problem := _problem(self.path)):
+            aside = self.path.with_name(f"{self.path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+            self.path.rename(aside)
+            print(f"digitpad: {self.path} {problem}; moved it to {aside} and started a fresh one",
+                  file=sys.stderr, flush=True)
+        with self._db() as db:
+            if not db.execute("SELECT 1 FROM sqlite_master").fetchone():
+                db.executescript(f"PRAGMA application_id = {APP_ID};" + SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA foreign_keys = ON")
+        return db
+
+    def _run(self, sql: str, args=()) -> list:
+        with closing(self._db()) as db, db:
+            return db.execute(sql, args).fetchall()
+
+    def profile(self, name: str, owner: str = "") -> int:
+        """The id of the profile `name` of `owner`, made when new."""
+        key = (owner, name.strip() or "me")
+        if key not in self._ids:  # asked on every reading with a personal model: once from disk
+            with closing(self._db()) as db, db:
+                db.execute("INSERT OR IGNORE INTO profiles (owner, name, created) VALUES (?, ?, ?)",
+                           (*key, time.time()))
+                self._ids[key] = db.execute("SELECT id FROM profiles WHERE owner = ? AND name = ?",
+                                            key).fetchone()[0]
+        return self._ids[key]
+
+    def profiles(self, owner: str = "") -> list[str]:
+        return [r[0] for r in self._run("SELECT name FROM profiles WHERE owner = ? ORDER BY id", (owner,))]
+
+    def add(self, profile: int, x: torch.Tensor, canvas: np.ndarray | None, label: int, said: int,
+            model: str, base_said: int, mine_said: int) -> int:
+        """Store a drawing (x as preprocess returns it, canvas a small copy); returns its id."""
+        with closing(self._db()) as db, db:
+            return db.execute(
+                "INSERT INTO drawings (profile, input, canvas, label, said, model, base_said, "
+                "mine_said, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (profile, to_ink(x).tobytes(), None if canvas is None else png(canvas), int(label), int(said), model, int(base_said),
+                 int(mine_said), time.time())).lastrowid
+
+    def drawings(self, profile: int) -> list[Drawing]:
+        rows = self._run("SELECT id, input, canvas, label, said, model, base_said, mine_said, created "
+                         "FROM drawings WHERE profile = ? ORDER BY id", (profile,))
+        return [Drawing(r[0], from_ink(np.frombuffer(r[1], np.uint8)), *r[2:]) for r in rows]
+
+    def ids(self, profile: int) -> list[int]:
+        return [r[0] for r in self._run("SELECT id FROM drawings WHERE profile = ? ORDER BY id", (profile,))]
+
+    def delete(self, profile: int, drawing: int) -> None:
+        self._run("DELETE FROM drawings WHERE profile = ? AND id = ?", (profile, drawing))
+
+    def forget(self, profile: int) -> None:
+        self._run("DELETE FROM drawings WHERE profile = ?", (profile,))
+
+    def export_zip(self, profile: int, path: Path) -> Path:
+        """A zip of each drawing's 28x28 input and canvas as PNGs, and drawings.csv naming them;
+        written beside `path` and renamed, so a download never gets half a zip."""
+        table = io.StringIO()
+        rows = csv.writer(table)
+        rows.writerow(CSV_FIELDS)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as z:
+                for d in self.drawings(profile):
+                    z.writestr(f"inputs/{d.id}.png", png(to_ink(d.input)))
+                    if d.canvas:
+                        z.writestr(f"canvases/{d.id}.png", d.canvas)
+                    rows.writerow((f"{d.id}.png", d.label, d.said, d.model, d.created))
+                z.writestr("drawings.csv", table.getvalue())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def import_zip(self, profile: int, path: Path) -> tuple[int, list[str]]:
+        """Add the drawings of a zip made by export_zip; returns how many, and what was refused."""
+        try:
+            z = zipfile.ZipFile(path)
+            table = z.read("drawings.csv").decode()
+        except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, OSError) as e:
+            return 0, [f"{Path(path).name}: not a digitpad export (a zip with drawings.csv): {e}"]
+        added, problems = 0, []
+        with z:
+            for line, row in enumerate(csv.DictReader(io.StringIO(table)), start=2):
+                where = f"drawings.csv line {line}"
+                try:
+                    name, label = row["file"], int(row["label"])
+                    if not 0 <= label <= 9:
+                        raise ValueError(f"label {label} is not a digit")
+                    where = f"inputs/{name}"
+                    image = Image.open(io.BytesIO(z.read(where)))
+                    if image.size != (28, 28):
+                        raise ValueError(f"{image.size[0]}x{image.size[1]} pixels, not 28x28")
+                    ink = np.asarray(image.convert("L"))
+                    canvas = (np.asarray(Image.open(io.BytesIO(z.read(f"canvases/{name}"))).convert("L"))
+                              if f"canvases/{name}" in z.namelist() else None)
+                    said = int(row.get("said") or label)
+                    self.add(profile, from_ink(ink), canvas, label, said,
+                             row.get("model") or "imported", said, said)
+                    added += 1
+                except (KeyError, ValueError, TypeError, OSError) as e:
+                    problems.append(f"{where}: {e}")
+        return added, problems
+
+
+def _problem(path: Path) -> str | None:
+    """Why the file at `path` is not a usable digitpad database, or None."""
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if app_id != APP_ID:  # an empty file is fine: it becomes digitpad's
+                return "belongs to another program" if tables or app_id else None
+            if tables != {"profiles", "drawings"}:
+                return f"has tables {sorted(tables)}, not digitpad's"
+            if (check := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
+                return f"is damaged ({check})"
+    except sqlite3.DatabaseError as e:
+        return f"is not a readable SQLite database ({e})"
+    return None
+
+
+def to_ink(x: torch.Tensor) -> np.ndarray:
+    """preprocess's output -> 28x28 uint8 ink, as MNIST stores it."""
+    return denormalize(x.reshape(28, 28)).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+
+
+def from_ink(ink: np.ndarray) -> torch.Tensor:
+    """28x28 uint8 ink -> [1, 28, 28] as preprocess returns it."""
+    return normalize(torch.from_numpy(ink.reshape(1, 28, 28).astype(np.float32) / 255))
+
+
+def png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "PNG")
+    return out.getvalue()
