@@ -1,11 +1,19 @@
 """The Gradio page: a sketchpad wired to render.panels. No maths here."""
+import functools
+import io
 import sys
+import uuid
 
 import gradio as gr
 import numpy as np
 import torch
+from PIL import Image
 
-from . import render
+from . import home, render
+from .canvas import preprocess
+from .inference import classify
+from .personal import PersonalModels
+from .store import Store
 from .models import MODELS
 from .names import DEFAULT_MODEL
 from .pendigits import CANVAS  # the pad's size is the size the accuracy figures were measured at
@@ -19,35 +27,130 @@ SELECT_BRUSH = """() => {
   };
   pick();
 }"""
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
 CSS = """#input28 img, #layers img, #filters img, #responses img { image-rendering: pixelated; }
 #verdict { font-size: 1.5em; font-weight: 600; }"""
 
 
-def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
-    """The page for a dict of loaded models (name -> model); callable without a server."""
+def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False) -> gr.Blocks:
+    """The page for a dict of loaded models (name -> model); callable without a server.
+
+    `shared`: served beyond this machine, so each browser sees only the profiles it made and
+    a profile keeps at most SHARED_CAP drawings."""
     filters = {name: render.filters_image(m) for name, m in models.items()}
     tables = {name: render.architecture(m) for name, m in models.items()}
     labels = {name: render.layer_labels(tables[name], m.feature_layers) for name, m in models.items()}
     slots = max(map(len, labels.values()))  # one image per shown layer; widekernel shows fewer
+    store = Store(home.store_path())
+    personal = PersonalModels(store, models[default], default)
 
     def pad(items, fill):
         return items + [fill] * (slots - len(items))
 
-    def read(canvas, name):
-        p = render.panels(models[name], canvas, filters[name])
+    def profile(who, token):
+        return store.profile(who or "me", token if shared else "")
+
+    def model_for(name, who, token):
+        """A zoo model by name, else (the picker's "... + your N drawings") the personal one."""
+        if name in models:
+            return models[name]
+        return personal.get(profile(who, token)) or models[default]
+
+    def mine_label(model):
+        n = len(model.meta["drawings"])
+        return f"{default} + your {n} drawing{'s' * (n != 1)}"
+
+    def picker_update(p, name):
+        """The zoo plus the profile's own model, which replaces its base as the choice."""
+        mine = personal.get(p)
+        choices = list(models) + ([mine_label(mine)] if mine else [])
+        if mine and (name == default or name not in models):
+            name = mine_label(mine)
+        return gr.Dropdown(choices=choices, value=name if name in choices else default)
+
+    def read(canvas, name, who, token):
+        model = model_for(name, who, token)
+        p = render.panels(model, canvas, filters.get(name))
         return p.verdict, p.probs, p.input, *pad(p.layers, None), p.responses
 
-    def switch(canvas, name):
+    def switch(canvas, name, who, token):
         # Labels change only with the model, so only here; strokes send plain values.
-        text, bars, seen_, *maps, resp = read(canvas, name)
+        text, bars, seen_, *maps, resp = read(canvas, name, who, token)
+        base = name if name in models else default
         panels = [gr.Image(m, label=label, visible=bool(label))
-                  for m, label in zip(maps, pad(labels[name], ""))]
-        return text, bars, seen_, *panels, resp, filters[name], tables[name]
+                  for m, label in zip(maps, pad(labels[base], ""))]
+        kernel = filters.get(name, render.filters_image(model_for(name, who, token)))
+        return text, bars, seen_, *panels, resp, kernel, tables[base]
+
+    def yours(p, note=""):
+        """The gallery, the scorecard and the export of a profile's drawings."""
+        kept = store.drawings(p)
+        shown = [(Image.open(io.BytesIO(d.canvas)) if d.canvas else render.input_image(d.input),
+                  f"{d.label}" + (f" (read as {d.said})" if d.said != d.label else ""))
+                 for d in reversed(kept)]
+        zipped = store.export_zip(p, home.exports_dir() / f"digitpad-drawings-{p}.zip") if kept else None
+        return shown, render.scorecard(kept, default) + note, gr.DownloadButton(
+            value=zipped, interactive=bool(kept))
+
+    def keep(label, canvas, name, who, token):
+        """Store the drawing as `label` (None: the reading was right); the teach comes next."""
+        x = preprocess(canvas)
+        if x is None:
+            raise gr.Error("Draw a digit first, then say which it was.")
+        p = profile(who, token)
+        if shared and len(store.ids(p)) >= SHARED_CAP:
+            raise gr.Error(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
+                           "keeps: delete some under Your drawings first.")
+        mine = personal.get(p)
+        said = classify(model_for(name, who, token), x).digit
+        base_said = classify(models[default], x).digit
+        mine_said = classify(mine, x).digit if mine else base_said
+        store.add(p, x, render.thumbnail(canvas), said if label is None else label, said, name,
+                  base_said, mine_said)
+        return yours(p, " Learning from it...")
+
+    def learn(name, who, token):
+        """Teach the profile's model if its drawings or base weights changed; then the picker
+        and the panel as they now are."""
+        p = profile(who, token)
+        personal.update(p)
+        return picker_update(p, name), *yours(p)
+
+    def choose(evt: gr.SelectData, who, token):
+        return list(reversed(store.ids(profile(who, token))))[evt.index]
+
+    def delete(chosen, who, token):
+        if chosen is None:
+            raise gr.Error("Click a drawing in the gallery first.")
+        p = profile(who, token)
+        store.delete(p, chosen)
+        return None, *yours(p)
+
+    def forget(who, token):
+        p = profile(who, token)
+        store.forget(p)
+        return yours(p)
+
+    def upload(file, who, token):
+        p = profile(who, token)
+        added, problems = store.import_zip(p, file)
+        report = f"Imported {added} drawing{'s' * (added != 1)}." + "".join(
+            f"\n- skipped {problem}" for problem in problems)
+        return report, *yours(p)
+
+    def arrive(token, who):
+        """A page opens: its browser's token when shared, the profiles that browser made."""
+        token = token or (uuid.uuid4().hex if shared else "")
+        profile(who, token)
+        return token, gr.Dropdown(choices=store.profiles(token if shared else ""))
 
     # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
     with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
+        token = gr.BrowserState(None, storage_key="digitpad-owner", secret=home.secret())
         gr.Markdown("# digitpad\nDraw a digit and watch a small CNN read it layer by layer. "
-                    "digitcnn learned from MNIST and from 30 people's pen-drawn digits.")
+                    "digitcnn learned from MNIST and from 30 people's pen-drawn digits. "
+                    "Tell it when it is wrong and it learns your style.")
         with gr.Row():
             with gr.Column(scale=1):
                 sketch = gr.Sketchpad(
@@ -59,9 +162,17 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
                     canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
                     brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"),
                     elem_id="pad")
-                picker = gr.Dropdown(list(models), value=default, label="Model")
+                with gr.Row():
+                    picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
+                    who = gr.Dropdown(["me"], value="me", allow_custom_value=True,
+                                      label="Who is drawing?", elem_id="who")
             with gr.Column(scale=1):
                 verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
+                with gr.Row(elem_id="correct"):
+                    right = gr.Button("Right", variant="primary", min_width=60)
+                    gr.HTML("<span style='white-space: nowrap'>It was:</span>", padding=False)
+                    digit_buttons = [gr.Button(str(d), min_width=30, size="sm") for d in range(10)]
+                score = gr.Markdown(elem_id="score")
                 probs = gr.Label(num_top_classes=10, label="Probability of each digit",
                                  elem_id="probs")
                 seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
@@ -80,13 +191,37 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL) -> gr.Blocks:
         table = gr.Dataframe(tables[default], headers=["layer", "output shape", "parameters",
                                                        "receptive field"],
                              label="Architecture", interactive=False)
+        with gr.Accordion("Your drawings", open=False, elem_id="yours"):
+            gr.Markdown(f"Kept on this machine only, in {home.store_path()}. Click a drawing to "
+                        "select it.")
+            chosen = gr.State(None)
+            drawings = gr.Gallery(label="What you taught, newest first", columns=10, height=260,
+                                  fit_columns=False, object_fit="contain", format="png",
+                                  allow_preview=False, interactive=False, elem_id="drawings")
+            with gr.Row():
+                remove = gr.Button("Delete the selected drawing", size="sm")
+                exported = gr.DownloadButton("Export all (zip)", size="sm")
+                imported = gr.UploadButton("Import a zip", file_types=[".zip"], size="sm")
+                wipe = gr.Button("Forget everything", variant="stop", size="sm")
+            notes = gr.Markdown()
 
         outputs = [verdict, probs, seen, *layers, responses]
+        page = [sketch, picker, who, token]
+        mine = [drawings, score, exported]
         demo.load(None, js=SELECT_BRUSH)
-        sketch.change(read, [sketch, picker], outputs, trigger_mode="always_last",
-                      show_progress="hidden")
-        picker.change(switch, [sketch, picker], [*outputs, kernels, table],
-                      show_progress="hidden")
+        demo.load(arrive, [token, who], [token, who]).then(learn, [picker, who, token], [picker, *mine])
+        sketch.change(read, page, outputs, trigger_mode="always_last", show_progress="hidden")
+        picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
+        who.change(learn, [picker, who, token], [picker, *mine])
+        for label, button in [(None, right), *enumerate(digit_buttons)]:
+            button.click(functools.partial(keep, label), page, mine
+                         ).success(learn, [picker, who, token], [picker, *mine])
+        drawings.select(choose, [who, token], chosen)
+        remove.click(delete, [chosen, who, token], [chosen, *mine]
+                     ).success(learn, [picker, who, token], [picker, *mine])
+        wipe.click(forget, [who, token], mine).success(learn, [picker, who, token], [picker, *mine])
+        imported.upload(upload, [imported, who, token], [notes, *mine]
+                        ).success(learn, [picker, who, token], [picker, *mine])
     return demo
 
 
@@ -106,11 +241,12 @@ def serve(args) -> None:
     except WeightsError as e:
         sys.exit(f"digitpad: {e}")
     torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
-    demo = build_demo(models, args.model)
+    demo = build_demo(models, args.model, shared=args.share or args.host not in LOCAL_HOSTS)
     try:
         _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port,
                                               share=args.share, css=CSS, quiet=True,
-                                              prevent_thread_lock=True)
+                                              prevent_thread_lock=True,
+                                              allowed_paths=[str(home.exports_dir())])
     except OSError:  # Gradio's own message names its launch() arguments, not our flags
         sys.exit(f"digitpad: could not serve on {args.host}:{args.port}: the port is taken or the "
                  f"address is not this machine's. Choose another with --port or --host")

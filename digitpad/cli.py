@@ -1,6 +1,7 @@
 """The `digitpad` command: flags first, heavy imports (torch, gradio) only once they are read."""
 import argparse
 import errno
+import os
 import socket
 import sys
 
@@ -22,6 +23,9 @@ def parse_args(argv=None):
                         "(default: the weights that ship with digitpad)")
     p.add_argument("--share", action="store_true",
                    help="also create a public gradio.live link (off by default)")
+    p.add_argument("--home", default=None,
+                   help="digitpad's home folder, where your drawings, your models and caches are "
+                        "kept (default $DIGITPAD_HOME, else your user data folder)")
     return p.parse_args(argv)
 
 
@@ -39,5 +43,7 @@ def main(argv=None):
     if port_taken(args.host, args.port):
         sys.exit(f"digitpad: port {args.port} on {args.host} is already in use (is digitpad "
                  f"already running?). Choose another with --port, e.g. --port {args.port + 1}")
+    if args.home:
+        os.environ["DIGITPAD_HOME"] = args.home
     from .app import serve
     serve(args)

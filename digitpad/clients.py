@@ -76,7 +76,7 @@ def send_all(url: str, batches: list[list[Path]], model: str = "digitcnn",
         client = Client(url, verbose=False)
         out = []
         for png in pngs:
-            job = client.submit(sketchpad_file(png), model, api_name="/read")
+            job = client.submit(sketchpad_file(png), model, "me", "", api_name="/read")
             verdict, probs, *_ = job.result(timeout=timeout)
             out.append((png, verdict, probs))
         return out

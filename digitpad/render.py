@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from .data import denormalize
 from .inference import classify
 from .models import count_parameters
-from .canvas import preprocess
+from .canvas import ink_map, preprocess
 
 CELL = 56       # every feature map is scaled up to about this many pixels a side
 GAP = 2
@@ -115,6 +116,25 @@ def verdict(probs: list[float]) -> str:
         return (f"Not sure: maybe {top} ({probs[top]:.0%}), or {second} ({probs[second]:.0%}). "
                 f"Try drawing it larger or more clearly.")
     return f"It's a {top} ({probs[top]:.0%} sure)."
+
+
+def thumbnail(canvas, size: int = 96) -> np.ndarray:
+    """A small grey copy of the pad: dark ink on white, as drawn."""
+    ink = ink_map(canvas)
+    return np.asarray(Image.fromarray(((1 - ink) * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BOX))
+
+
+def scorecard(drawings: list, base_name: str) -> str:
+    """How the base model and the person's own model read the person's drawings, in a sentence."""
+    if not drawings:
+        return ("No drawings yet. After a reading, press **Right** or the digit it was: "
+                "digitpad keeps the drawing and learns your style from it.")
+    n = len(drawings)
+    base = sum(d.base_said == d.label for d in drawings)
+    mine = sum(d.mine_said == d.label for d in drawings)
+    return (f"On your {n} drawing{'s' * (n != 1)}, {base_name} read {base} right; your model "
+            f"read {mine} right, each before it learned that drawing.")
 
 
 EMPTY = "Draw a digit (0-9) on the pad: the prediction and every layer update after each stroke."

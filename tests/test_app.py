@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_app_answers_through_gradio_client(server, drawings, rng, tmp_path):
 
     client = Client(server.url, verbose=False)
     [path] = save_pngs([drawings[1]], tmp_path, rng)
-    verdict, probs, *_ = client.predict(sketchpad_file(path), "digitcnn", api_name="/read")
+    verdict, probs, *_ = client.predict(sketchpad_file(path), "digitcnn", "me", "", api_name="/read")
     alone = render.panels(load_model("digitcnn"), np.asarray(Image.open(path)))
     assert verdict == alone.verdict and probs["label"] == str(alone.digit)
 
@@ -110,20 +111,8 @@ def test_drawing_in_a_real_browser(server, drawings):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(server.url)
-        canvas = page.locator("#pad canvas").first
-        expect(canvas).to_be_visible(timeout=30_000)
-        box = canvas.bounding_box()
-        pts = np.concatenate(three.strokes)
-        lo, hi = pts.min(0), pts.max(0)
-        scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
-        origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
-        for stroke in three.strokes:
-            xy = stroke * scale + origin
-            page.mouse.move(*xy[0])
-            page.mouse.down()
-            for x, y in xy[1::2]:
-                page.mouse.move(x, y)
-            page.mouse.up()
+        expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+        draw(page, three)
         expect(page.locator("#verdict")).to_contain_text("It's a 3", timeout=30_000)
         settle(page, "#input28 img")  # answers also arrive mid-stroke; wait for the last one
         expect(page.locator("#verdict")).to_contain_text("It's a 3")
@@ -141,4 +130,61 @@ def test_drawing_in_a_real_browser(server, drawings):
         page.get_by_role("option", name="widekernel").click()
         expect(page.locator("#layers")).to_contain_text("conv1: 25 x 9 x 9", timeout=30_000)
         expect(page.locator("#layers img")).to_have_count(3, timeout=30_000)
+        browser.close()
+
+
+def draw(page, drawing, selector="#pad canvas"):
+    """Draw a pen digit's strokes with the mouse, centred on the pad at 60% of its size."""
+    canvas = page.locator(selector).first
+    box = canvas.bounding_box()
+    pts = np.concatenate(drawing.strokes)
+    lo, hi = pts.min(0), pts.max(0)
+    scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
+    origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
+    for stroke in drawing.strokes:
+        xy = stroke * scale + origin
+        page.mouse.move(*xy[0])
+        page.mouse.down()
+        for x, y in xy[1::2]:
+            page.mouse.move(x, y)
+        page.mouse.up()
+
+
+def test_correcting_a_reading_teaches_a_personal_model(server, drawings):
+    """Draw, say what it was: the drawing shows in the panel and the taught model in the picker."""
+    from playwright.sync_api import expect, sync_playwright
+
+    seven = next(d for d in drawings if d.label == 7)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(server.url)
+        expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+        draw(page, seven)
+        expect(page.locator("#verdict")).to_contain_text("It's a", timeout=30_000)
+        settle(page, "#input28 img")
+        page.locator("#correct button", has_text="7").click()
+        expect(page.locator("#picker input")).to_have_value("digitcnn + your 1 drawing", timeout=30_000)
+        expect(page.locator("#score")).to_contain_text("On your 1 drawing", timeout=30_000)
+        page.locator("#yours").get_by_text("Your drawings").click()
+        expect(page.locator("#drawings img")).to_have_count(1, timeout=30_000)
+        expect(page.locator("#verdict")).to_contain_text("It's a 7", timeout=30_000)
+        page.screenshot(path=str(SCREENSHOT.with_name("teach.png")), full_page=True)
+
+        # Two tabs of the same profile press Right at once: both drawings are kept and taught.
+        tabs = [browser.new_page(viewport={"width": 1280, "height": 1400}) for _ in range(2)]
+        for tab, label in zip(tabs, (2, 5)):
+            tab.goto(server.url)
+            expect(tab.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+            draw(tab, next(d for d in drawings if d.label == label))
+            expect(tab.locator("#verdict")).to_contain_text(f"It's a {label}", timeout=30_000)
+        for tab in tabs:
+            tab.locator("#correct button", has_text="Right").click()
+        for tab in tabs:  # each tab shows the model its own click led to
+            expect(tab.locator("#picker input")).to_have_value(
+                re.compile(r"digitcnn \+ your [23] drawings"), timeout=30_000)
+        tabs[0].reload()
+        expect(tabs[0].locator("#picker input")).to_have_value("digitcnn + your 3 drawings",
+                                                               timeout=30_000)
         browser.close()
