@@ -80,7 +80,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
         base = name if name in models else default
         panels = [gr.Image(m, label=label, visible=bool(label))
                   for m, label in zip(maps, pad(labels[base], ""))]
-        kernel = filters.get(name, render.filters_image(model_for(name, who, token)))
+        kernel = filters[name] if name in filters else render.filters_image(model_for(name, who, token))
         return text, bars, seen_, *panels, resp, kernel, tables[base]
 
     def yours(p, note=""):

@@ -101,36 +101,51 @@ def settle(page, selector, quiet_s=2.0, timeout_s=30.0):
     pytest.fail(f"{selector} kept changing for {timeout_s} s")
 
 
-def test_drawing_in_a_real_browser(server, drawings):
-    """Headless Chromium draws a 3 stroke by stroke with the mouse; the page reads it."""
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's browser tests."""
+    from playwright.sync_api import sync_playwright
 
-    three = next(d for d in drawings if d.label == 3)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server.url)
-        expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
-        draw(page, three)
-        expect(page.locator("#verdict")).to_contain_text("It's a 3", timeout=30_000)
-        settle(page, "#input28 img")  # answers also arrive mid-stroke; wait for the last one
-        expect(page.locator("#verdict")).to_contain_text("It's a 3")
-        expect(page.locator("#layers img")).to_have_count(4, timeout=30_000)
-        expect(page.locator("#layers")).to_contain_text("pool2: 32 x 7 x 7")
-        page.wait_for_function("[...document.querySelectorAll('#layers img, #responses img')]"
-                               ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
-        for img in page.locator("#layers img").all():  # every layer shown whole, none clipped
-            box = img.bounding_box()
-            assert box["width"] > 100 and box["height"] > 100
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        yield browser
 
-        page.get_by_label("Model").click()
-        page.get_by_role("option", name="widekernel").click()
-        expect(page.locator("#layers")).to_contain_text("conv1: 25 x 9 x 9", timeout=30_000)
-        expect(page.locator("#layers img")).to_have_count(3, timeout=30_000)
-        browser.close()
+
+def open_pad(browser, url):
+    """A new tab on the page, once its pad is there."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(url)
+    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    return page
+
+
+def test_drawing_in_a_real_browser(server, browser, drawings):
+    """Headless Chromium draws a 3 stroke by stroke with the mouse; the page reads it."""
+    from playwright.sync_api import expect
+
+    three = next(d for d in drawings if d.label == 3)
+    page = open_pad(browser, server.url)
+    draw(page, three)
+    expect(page.locator("#verdict")).to_contain_text("It's a 3", timeout=30_000)
+    settle(page, "#input28 img")  # answers also arrive mid-stroke; wait for the last one
+    expect(page.locator("#verdict")).to_contain_text("It's a 3")
+    expect(page.locator("#layers img")).to_have_count(4, timeout=30_000)
+    expect(page.locator("#layers")).to_contain_text("pool2: 32 x 7 x 7")
+    page.wait_for_function("[...document.querySelectorAll('#layers img, #responses img')]"
+                           ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
+    for img in page.locator("#layers img").all():  # every layer shown whole, none clipped
+        box = img.bounding_box()
+        assert box["width"] > 100 and box["height"] > 100
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.get_by_label("Model").click()
+    page.get_by_role("option", name="widekernel").click()
+    expect(page.locator("#layers")).to_contain_text("conv1: 25 x 9 x 9", timeout=30_000)
+    expect(page.locator("#layers img")).to_have_count(3, timeout=30_000)
 
 
 def draw(page, drawing, selector="#pad canvas"):
@@ -150,41 +165,33 @@ def draw(page, drawing, selector="#pad canvas"):
         page.mouse.up()
 
 
-def test_correcting_a_reading_teaches_a_personal_model(server, drawings):
+def test_correcting_a_reading_teaches_a_personal_model(server, browser, drawings):
     """Draw, say what it was: the drawing shows in the panel and the taught model in the picker."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     seven = next(d for d in drawings if d.label == 7)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server.url)
-        expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
-        draw(page, seven)
-        expect(page.locator("#verdict")).to_contain_text("It's a", timeout=30_000)
-        settle(page, "#input28 img")
-        page.locator("#correct button", has_text="7").click()
-        expect(page.locator("#picker input")).to_have_value("digitcnn + your 1 drawing", timeout=30_000)
-        expect(page.locator("#score")).to_contain_text("On your 1 drawing", timeout=30_000)
-        page.locator("#yours").get_by_text("Your drawings").click()
-        expect(page.locator("#drawings img")).to_have_count(1, timeout=30_000)
-        expect(page.locator("#verdict")).to_contain_text("It's a 7", timeout=30_000)
-        page.screenshot(path=str(SCREENSHOT.with_name("teach.png")), full_page=True)
+    page = open_pad(browser, server.url)
+    draw(page, seven)
+    expect(page.locator("#verdict")).to_contain_text("It's a", timeout=30_000)
+    settle(page, "#input28 img")
+    page.locator("#correct button", has_text="7").click()
+    expect(page.locator("#picker input")).to_have_value("digitcnn + your 1 drawing", timeout=30_000)
+    expect(page.locator("#score")).to_contain_text("On your 1 drawing", timeout=30_000)
+    page.locator("#yours").get_by_text("Your drawings").click()
+    expect(page.locator("#drawings img")).to_have_count(1, timeout=30_000)
+    expect(page.locator("#verdict")).to_contain_text("It's a 7", timeout=30_000)
+    page.screenshot(path=str(SCREENSHOT.with_name("teach.png")), full_page=True)
 
-        # Two tabs of the same profile press Right at once: both drawings are kept and taught.
-        tabs = [browser.new_page(viewport={"width": 1280, "height": 1400}) for _ in range(2)]
-        for tab, label in zip(tabs, (2, 5)):
-            tab.goto(server.url)
-            expect(tab.locator("#pad canvas").first).to_be_visible(timeout=30_000)
-            draw(tab, next(d for d in drawings if d.label == label))
-            expect(tab.locator("#verdict")).to_contain_text(f"It's a {label}", timeout=30_000)
-        for tab in tabs:
-            tab.locator("#correct button", has_text="Right").click()
-        for tab in tabs:  # each tab shows the model its own click led to
-            expect(tab.locator("#picker input")).to_have_value(
-                re.compile(r"digitcnn \+ your [23] drawings"), timeout=30_000)
-        tabs[0].reload()
-        expect(tabs[0].locator("#picker input")).to_have_value("digitcnn + your 3 drawings",
-                                                               timeout=30_000)
-        browser.close()
+    # Two tabs of the same profile press Right at once: both drawings are kept and taught.
+    tabs = [open_pad(browser, server.url) for _ in range(2)]
+    for tab, label in zip(tabs, (2, 5)):
+        draw(tab, next(d for d in drawings if d.label == label))
+        expect(tab.locator("#verdict")).to_contain_text(f"It's a {label}", timeout=30_000)
+    for tab in tabs:
+        tab.locator("#correct button", has_text="Right").click()
+    for tab in tabs:  # each tab shows the model its own click led to
+        expect(tab.locator("#picker input")).to_have_value(
+            re.compile(r"digitcnn \+ your [23] drawings"), timeout=30_000)
+    tabs[0].reload()
+    expect(tabs[0].locator("#picker input")).to_have_value("digitcnn + your 3 drawings",
+                                                           timeout=30_000)
