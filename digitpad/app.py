@@ -1,7 +1,9 @@
 """The Gradio page: a sketchpad wired to render.panels. No maths here."""
 import functools
+import importlib
 import io
 import sys
+import threading
 import uuid
 
 import gradio as gr
@@ -10,7 +12,6 @@ import torch
 from PIL import Image
 
 from . import home, render
-from .canvas import preprocess
 from .inference import classify
 from .personal import PersonalModels
 from .store import Store
@@ -69,18 +70,23 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
             name = mine_label(mine)
         return gr.Dropdown(choices=choices, value=name if name in choices else default)
 
-    def read(canvas, name, who, token):
-        model = model_for(name, who, token)
-        p = render.panels(model, canvas, filters.get(name))
+    def shown(p):
         return p.verdict, p.probs, p.input, *pad(p.layers, None), p.responses
 
-    def switch(canvas, name, who, token):
+    def read(canvas, name, who, token):
+        """A stroke: the page, and (input, small canvas) kept for the buttons and the picker,
+        which so never make the browser send the pad again."""
+        p = render.panels(model_for(name, who, token), canvas, filters.get(name))
+        return *shown(p), None if p.x is None else (p.x, render.thumbnail(canvas))
+
+    def switch(last, name, who, token):
         # Labels change only with the model, so only here; strokes send plain values.
-        text, bars, seen_, *maps, resp = read(canvas, name, who, token)
+        model = model_for(name, who, token)
+        text, bars, seen_, *maps, resp = shown(render.reading(model, last and last[0], filters.get(name)))
         base = name if name in models else default
         panels = [gr.Image(m, label=label, visible=bool(label))
                   for m, label in zip(maps, pad(labels[base], ""))]
-        kernel = filters[name] if name in filters else render.filters_image(model_for(name, who, token))
+        kernel = filters[name] if name in filters else render.filters_image(model)
         return text, bars, seen_, *panels, resp, kernel, tables[base]
 
     def yours(p, note=""):
@@ -93,11 +99,11 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
         return shown, render.scorecard(kept, default) + note, gr.DownloadButton(
             value=zipped, interactive=bool(kept))
 
-    def keep(label, canvas, name, who, token):
+    def keep(label, last, name, who, token):
         """Store the drawing as `label` (None: the reading was right); the teach comes next."""
-        x = preprocess(canvas)
-        if x is None:
+        if last is None:
             raise gr.Error("Draw a digit first, then say which it was.")
+        x, thumbnail = last
         p = profile(who, token)
         if shared and len(store.ids(p)) >= SHARED_CAP:
             raise gr.Error(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
@@ -106,16 +112,20 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
         said = classify(model_for(name, who, token), x).digit
         base_said = classify(models[default], x).digit
         mine_said = classify(mine, x).digit if mine else base_said
-        store.add(p, x, render.thumbnail(canvas), said if label is None else label, said, name,
-                  base_said, mine_said)
+        store.add(p, x, thumbnail, said if label is None else label, said, name, base_said, mine_said)
         return yours(p, " Learning from it...")
 
     def learn(name, who, token):
-        """Teach the profile's model if its drawings or base weights changed; then the picker
-        and the panel as they now are."""
+        """Teach the profile's model if its drawings or base weights changed; the picker and
+        the scorecard then (the gallery and export were updated with the drawings)."""
         p = profile(who, token)
         personal.update(p)
-        return picker_update(p, name), *yours(p)
+        return picker_update(p, name), render.scorecard(store.drawings(p), default)
+
+    def enter(name, who, token):
+        """A profile is chosen: its model, taught if need be, and its drawings."""
+        picked, _ = learn(name, who, token)
+        return picked, *yours(profile(who, token))
 
     def choose(evt: gr.SelectData, who, token):
         return list(reversed(store.ids(profile(who, token))))[evt.index]
@@ -205,23 +215,26 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
                 wipe = gr.Button("Forget everything", variant="stop", size="sm")
             notes = gr.Markdown()
 
+        last = gr.State(None)
         outputs = [verdict, probs, seen, *layers, responses]
-        page = [sketch, picker, who, token]
+        page = [last, picker, who, token]
         mine = [drawings, score, exported]
+        then_learn = dict(fn=learn, inputs=[picker, who, token], outputs=[picker, score],
+                          api_visibility="private")
         demo.load(None, js=SELECT_BRUSH)
-        demo.load(arrive, [token, who], [token, who]).then(learn, [picker, who, token], [picker, *mine])
-        sketch.change(read, page, outputs, trigger_mode="always_last", show_progress="hidden")
+        demo.load(arrive, [token, who], [token, who], api_visibility="private").then(
+            enter, [picker, who, token], [picker, *mine], api_visibility="private")
+        sketch.change(read, [sketch, picker, who, token], [*outputs, last], trigger_mode="always_last",
+                      show_progress="hidden")
         picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
-        who.change(learn, [picker, who, token], [picker, *mine])
+        who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")
         for label, button in [(None, right), *enumerate(digit_buttons)]:
-            button.click(functools.partial(keep, label), page, mine
-                         ).success(learn, [picker, who, token], [picker, *mine])
-        drawings.select(choose, [who, token], chosen)
-        remove.click(delete, [chosen, who, token], [chosen, *mine]
-                     ).success(learn, [picker, who, token], [picker, *mine])
-        wipe.click(forget, [who, token], mine).success(learn, [picker, who, token], [picker, *mine])
-        imported.upload(upload, [imported, who, token], [notes, *mine]
-                        ).success(learn, [picker, who, token], [picker, *mine])
+            button.click(functools.partial(keep, label), page, mine,
+                         api_name="right" if label is None else f"it_was_{label}").success(**then_learn)
+        drawings.select(choose, [who, token], chosen, api_visibility="private")
+        remove.click(delete, [chosen, who, token], [chosen, *mine]).success(**then_learn)
+        wipe.click(forget, [who, token], mine).success(**then_learn)
+        imported.upload(upload, [imported, who, token], [notes, *mine]).success(**then_learn)
     return demo
 
 
@@ -241,6 +254,9 @@ def serve(args) -> None:
     except WeightsError as e:
         sys.exit(f"digitpad: {e}")
     torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
+    # A first optimizer imports torch._dynamo (1.4 s here): pay that while the page loads, not
+    # on the first correction.
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
     demo = build_demo(models, args.model, shared=args.share or args.host not in LOCAL_HOSTS)
     try:
         _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port,

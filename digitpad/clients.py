@@ -1,6 +1,7 @@
-"""Drive a running digitpad app from outside: start it on a loopback port, send drawings.
+"""Drive a running digitpad app from outside: start it on a loopback port, send drawings
+through gradio_client, or draw them in a browser with playwright (both in the test extra).
 
-Used by the load test and the throughput benchmark; needs gradio_client (the test extra).
+Used by the tests and the benchmarks.
 """
 import socket
 import subprocess
@@ -93,3 +94,45 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def open_pad(browser, url: str):
+    """A new playwright tab on the page, once its pad is there."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(url)
+    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    return page
+
+
+def draw(page, drawing, selector: str = "#pad canvas") -> None:
+    """Draw a pen digit's strokes with the mouse, centred on the pad at 60% of its size."""
+    import numpy as np
+
+    box = page.locator(selector).first.bounding_box()
+    pts = np.concatenate(drawing.strokes)
+    lo, hi = pts.min(0), pts.max(0)
+    scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
+    origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
+    for stroke in drawing.strokes:
+        xy = stroke * scale + origin
+        page.mouse.move(*xy[0])
+        page.mouse.down()
+        for x, y in xy[1::2]:
+            page.mouse.move(x, y)
+        page.mouse.up()
+
+
+def settle(page, selector: str, quiet_s: float = 2.0, timeout_s: float = 30.0) -> None:
+    """Wait until the image at `selector` has not changed for `quiet_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        src = page.locator(selector).first.get_attribute("src")
+        if src != last:
+            last, since = src, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError(f"{selector} kept changing for {timeout_s} s")

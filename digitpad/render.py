@@ -102,6 +102,7 @@ class Panels:
     layers: list[np.ndarray]      # one grid per model.feature_layers entry
     filters: np.ndarray
     responses: np.ndarray | None
+    x: torch.Tensor | None        # the input as preprocess returned it
 
 
 def filters_image(model: nn.Module) -> np.ndarray:
@@ -142,15 +143,21 @@ EMPTY = "Draw a digit (0-9) on the pad: the prediction and every layer update af
 
 def panels(model: nn.Module, canvas, filters: np.ndarray | None = None) -> Panels:
     """preprocess + classify + render for one canvas value: the whole page in one call."""
-    filters = filters_image(model) if filters is None else filters
     try:
         x = preprocess(canvas)
     except ValueError as e:
-        return Panels(f"That canvas could not be read: {e}", None, None, None, [], filters, None)
+        return Panels(f"That canvas could not be read: {e}", None, None, None, [],
+                      filters_image(model) if filters is None else filters, None, None)
+    return reading(model, x, filters)
+
+
+def reading(model: nn.Module, x: torch.Tensor | None, filters: np.ndarray | None = None) -> Panels:
+    """classify + render for an input as preprocess returns it (None: nothing drawn)."""
+    filters = filters_image(model) if filters is None else filters
     if x is None:
-        return Panels(EMPTY, None, None, None, [], filters, None)
+        return Panels(EMPTY, None, None, None, [], filters, None, None)
     result = classify(model, x)
     layers = [grid(a.numpy()) for a in result.activations.values()]
     probs = {str(d): p for d, p in enumerate(result.probs)}
     return Panels(verdict(result.probs), probs, result.digit, input_image(x), layers, filters,
-                  grid(result.activations["conv1"].numpy()))
+                  grid(result.activations["conv1"].numpy()), x)

@@ -5,6 +5,8 @@ train:   time to 99.0% MNIST test accuracy and images/s for digitcnn, digitpad's
          fed from memory; same recipe, same start, same batches.
 latency: the app's handler (preprocess + classify + every image) over real pen drawings.
 load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
+browser: in headless Chromium, seconds from a click on "It was" to the picker showing the
+         model taught with that drawing (each drawing drawn with the mouse, read, then corrected).
 teach:   in each writer fold, every unseen writer teaches the fold's digitcnn their first k
          drawings of each digit (k = 1, 2, 3); their other digits are read before and after,
          and so are the other unseen writers' digits (forgetting). Rehearsal comes from the
@@ -26,7 +28,7 @@ from digitpad.train import build_trainable, evaluate, fold_weights, train_step
 from digitpad.weights import load_model
 
 TARGET = 0.99
-SECTIONS = ("train", "latency", "load", "teach")
+SECTIONS = ("train", "latency", "load", "browser", "teach")
 TEACH_K = (1, 2, 3)
 
 
@@ -165,6 +167,41 @@ def bench_load(args):
             proc.wait(10)
 
 
+def bench_browser(args):
+    import os
+    import shutil
+    import tempfile
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from digitpad.clients import draw, open_pad, settle, start_app
+    drawings = drawn.sample(pendigits.load(pendigits.locate(args.pendigits)), args.clicks, seed=13)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        os.environ["DIGITPAD_HOME"] = tmp  # the user's own drawings stay out of it
+        proc, url = start_app()
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        seconds = []
+        try:
+            for n, d in enumerate(drawings, start=1):
+                page = open_pad(browser, url)
+                draw(page, d)
+                expect(page.locator("#verdict")).to_contain_text("It", timeout=30_000)
+                settle(page, "#input28 img")
+                start = time.perf_counter()
+                page.locator("#correct button", has_text=str(d.label)).click()
+                expect(page.locator("#picker input")).to_have_value(
+                    f"digitcnn + your {n} drawing{'s' * (n != 1)}", timeout=30_000)
+                seconds.append(time.perf_counter() - start)
+                page.close()
+        finally:
+            browser.close()
+            proc.terminate()
+            proc.wait(10)
+    print("\n| from a click on It was to the taught model in the picker | median | max |\n|---|---|---|")
+    print(f"| {len(seconds)} corrections, 1 to {len(seconds)} drawings | {np.median(seconds):.2f} s | "
+          f"{max(seconds):.2f} s |")
+
+
 def first_k(labels: torch.Tensor, k: int) -> torch.Tensor:
     """A mask of the first k drawings of each digit, in the writer's own order."""
     mask = torch.zeros(len(labels), dtype=torch.bool)
@@ -234,7 +271,8 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=["digitcnn", "simplecnn", "bncnn", "widekernel"],
                    help="models for the latency run")
     p.add_argument("--pendigits", default=None,
-                   help="UCI pendigits-orig.tra for the teach run (default $DIGITPAD_PENDIGITS)")
+                   help="UCI pendigits-orig.tra for the browser and teach runs (default $DIGITPAD_PENDIGITS)")
+    p.add_argument("--clicks", type=int, default=5, help="corrections timed in the browser run")
     p.add_argument("--rehearsal-per-digit", type=int, default=teaching.REHEARSAL_PER_DIGIT,
                    help="MNIST and pen images of each digit that teach rehearses "
                         f"(default {teaching.REHEARSAL_PER_DIGIT}, as shipped)")
@@ -249,6 +287,8 @@ def main(argv=None):
         bench_latency(args)
     if "load" in args.sections:
         bench_load(args)
+    if "browser" in args.sections:
+        bench_browser(args)
     if "teach" in args.sections:
         bench_teach(args)
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from digitpad import drawn, pendigits, render
 from digitpad.app import CANVAS, build_demo, load_models
-from digitpad.clients import log_text, save_pngs, sketchpad_file
+from digitpad.clients import draw, log_text, open_pad, save_pngs, settle, sketchpad_file
 from digitpad.weights import load_model, shipped_path
 
 SCREENSHOT = Path("docs/screenshot.png")
@@ -87,20 +87,6 @@ def chromium() -> str:
     return path
 
 
-def settle(page, selector, quiet_s=2.0, timeout_s=30.0):
-    """Wait until the image at `selector` has not changed for `quiet_s` seconds."""
-    deadline = time.monotonic() + timeout_s
-    last, since = None, time.monotonic()
-    while time.monotonic() < deadline:
-        src = page.locator(selector).first.get_attribute("src")
-        if src != last:
-            last, since = src, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return
-        page.wait_for_timeout(200)
-    pytest.fail(f"{selector} kept changing for {timeout_s} s")
-
-
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium for the module's browser tests."""
@@ -110,16 +96,6 @@ def browser():
         browser = pw.chromium.launch(executable_path=chromium(), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
-
-
-def open_pad(browser, url):
-    """A new tab on the page, once its pad is there."""
-    from playwright.sync_api import expect
-
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    page.goto(url)
-    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
-    return page
 
 
 def test_drawing_in_a_real_browser(server, browser, drawings):
@@ -146,23 +122,6 @@ def test_drawing_in_a_real_browser(server, browser, drawings):
     page.get_by_role("option", name="widekernel").click()
     expect(page.locator("#layers")).to_contain_text("conv1: 25 x 9 x 9", timeout=30_000)
     expect(page.locator("#layers img")).to_have_count(3, timeout=30_000)
-
-
-def draw(page, drawing, selector="#pad canvas"):
-    """Draw a pen digit's strokes with the mouse, centred on the pad at 60% of its size."""
-    canvas = page.locator(selector).first
-    box = canvas.bounding_box()
-    pts = np.concatenate(drawing.strokes)
-    lo, hi = pts.min(0), pts.max(0)
-    scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
-    origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
-    for stroke in drawing.strokes:
-        xy = stroke * scale + origin
-        page.mouse.move(*xy[0])
-        page.mouse.down()
-        for x, y in xy[1::2]:
-            page.mouse.move(x, y)
-        page.mouse.up()
 
 
 def test_correcting_a_reading_teaches_a_personal_model(server, browser, drawings):
