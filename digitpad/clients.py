@@ -97,10 +97,11 @@ def rss_mib(pid: int) -> float:
 
 
 def open_pad(browser, url: str):
-    """A new playwright tab on the page, once its pad is there."""
+    """A new playwright tab (in a Browser or a BrowserContext) on the page, once its pad is there."""
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1280, "height": 1400})
     page.goto(url)
     expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
     return page

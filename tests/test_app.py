@@ -10,7 +10,7 @@ from PIL import Image
 
 from digitpad import drawn, pendigits, render
 from digitpad.app import CANVAS, build_demo, load_models
-from digitpad.clients import draw, log_text, open_pad, save_pngs, settle, sketchpad_file
+from digitpad.clients import draw, log_text, open_pad, save_pngs, settle, sketchpad_file, start_app
 from digitpad.weights import load_model, shipped_path
 
 SCREENSHOT = Path("docs/screenshot.png")
@@ -154,3 +154,29 @@ def test_correcting_a_reading_teaches_a_personal_model(server, browser, drawings
     tabs[0].reload()
     expect(tabs[0].locator("#picker input")).to_have_value("digitcnn + your 3 drawings",
                                                            timeout=30_000)
+
+
+def test_served_beyond_this_machine_each_browser_sees_only_its_own_profiles(browser, tmp_path):
+    """--host 0.0.0.0: profiles belong to the browser that made them (and a damaged database
+    found at start is moved aside, the page working on a fresh one)."""
+    from playwright.sync_api import expect
+
+    (tmp_path / "drawings.sqlite").write_bytes(b"not a database" * 100)
+    proc, url = start_app("--host", "0.0.0.0", "--home", str(tmp_path))
+    try:
+        alice = browser.new_context()
+        page = open_pad(alice, url)
+        page.locator("#who input").fill("alice")
+        page.locator("#who input").press("Enter")
+        expect(page.locator("#score")).to_contain_text("No drawings yet", timeout=30_000)
+
+        def profiles(context):
+            page = open_pad(context, url)
+            page.locator("#who input").click()
+            return [text.replace("✓", "").strip() for text in page.get_by_role("option").all_inner_texts()]
+        assert "alice" in profiles(alice)  # after a reload, alice's browser still has her
+        assert profiles(browser.new_context()) == ["me"]  # another browser never sees her
+        assert "moved it to" in log_text(proc)
+    finally:
+        proc.terminate()
+        proc.wait(10)
