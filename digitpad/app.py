@@ -144,7 +144,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
 
     def upload(file, who, token):
         p = profile(who, token)
-        added, problems = store.import_zip(p, file)
+        added, problems = store.import_zip(p, file, SHARED_CAP - len(store.ids(p)) if shared else None)
         report = f"Imported {added} drawing{'s' * (added != 1)}." + "".join(
             f"\n- skipped {problem}" for problem in problems)
         return report, *yours(p)

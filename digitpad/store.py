@@ -69,7 +69,7 @@ class Store:
             self.path.rename(aside)
             print(f"digitpad: {self.path} {problem}; moved it to {aside} and started a fresh one",
                   file=sys.stderr, flush=True)
-        with self._db() as db:
+        with closing(self._db()) as db, db:
             if not db.execute("SELECT 1 FROM sqlite_master").fetchone():
                 db.executescript(f"PRAGMA application_id = {APP_ID};" + SCHEMA)
 
@@ -103,8 +103,8 @@ class Store:
             return db.execute(
                 "INSERT INTO drawings (profile, input, canvas, label, said, model, base_said, "
                 "mine_said, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (profile, to_ink(x).tobytes(), None if canvas is None else png(canvas), int(label), int(said), model, int(base_said),
-                 int(mine_said), time.time())).lastrowid
+                (profile, to_ink(x).tobytes(), None if canvas is None else png(canvas), int(label),
+                 int(said), model, int(base_said), int(mine_said), time.time())).lastrowid
 
     def drawings(self, profile: int) -> list[Drawing]:
         rows = self._run("SELECT id, input, canvas, label, said, model, base_said, mine_said, created "
@@ -142,8 +142,9 @@ class Store:
             raise
         return path
 
-    def import_zip(self, profile: int, path: Path) -> tuple[int, list[str]]:
-        """Add the drawings of a zip made by export_zip; returns how many, and what was refused."""
+    def import_zip(self, profile: int, path: Path, room: int | None = None) -> tuple[int, list[str]]:
+        """Add the drawings of a zip made by export_zip, at most `room` of them; returns how
+        many, and what was refused and why."""
         try:
             z = zipfile.ZipFile(path)
             table = z.read("drawings.csv").decode()
@@ -154,6 +155,8 @@ class Store:
             for line, row in enumerate(csv.DictReader(io.StringIO(table)), start=2):
                 where = f"drawings.csv line {line}"
                 try:
+                    if room is not None and added >= room:
+                        raise ValueError("not added: the profile is full")
                     name, label = row["file"], int(row["label"])
                     if not 0 <= label <= 9:
                         raise ValueError(f"label {label} is not a digit")

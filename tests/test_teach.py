@@ -205,3 +205,5 @@ def test_export_then_import_keeps_good_drawings_and_names_each_bad_file(tmp_path
     assert [d.label for d in ours] == [d.label for d in theirs]
     assert all(torch.allclose(a.input, b.input) for a, b in zip(ours, theirs))
     assert store.import_zip(other, tmp_path / "drawings.sqlite")[0] == 0  # not a zip: said so
+    added, problems = store.import_zip(store.profile("full"), path, room=3)  # a shared page's cap
+    assert added == 3 and problems == ["drawings.csv line 5: not added: the profile is full"]
