@@ -65,7 +65,9 @@ def test_ctrl_c_saves_the_best_epoch_and_exits_130_without_touching_shipped_weig
     env = {**os.environ, "DIGITPAD_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "scripts/train.py", "--data", "mnist", "--limit", "2000",
                              "--val-size", "500", "--epochs", "1000", "--data-dir", str(mnist_root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # As from a terminal: a shell's background job would inherit SIGINT ignored.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if line.startswith("epoch  1"):
             break
