@@ -30,7 +30,7 @@ SELECT_BRUSH = """() => {
 }"""
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
-CSS = """#input28 img, #layers img, #filters img, #responses img { image-rendering: pixelated; }
+CSS = """#input28 img, #why img, #layers img, #filters img, #responses img { image-rendering: pixelated; }
 #verdict { font-size: 1.5em; font-weight: 600; }"""
 
 
@@ -70,24 +70,25 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
             name = mine_label(mine)
         return gr.Dropdown(choices=choices, value=name if name in choices else default)
 
-    def shown(p):
-        return p.verdict, p.probs, p.input, *pad(p.layers, None), p.responses
+    def why(p):
+        return [gr.Image(img, label=caption) for img, caption in p.why] if p.why else [None, None]
 
     def read(canvas, name, who, token):
         """A stroke: the page, and (input, small canvas) kept for the buttons and the picker,
         which so never make the browser send the pad again."""
         p = render.panels(model_for(name, who, token), canvas, filters.get(name))
-        return *shown(p), None if p.x is None else (p.x, render.thumbnail(canvas))
+        return (p.verdict, p.probs, p.input, *why(p), *pad(p.layers, None), p.responses,
+                None if p.x is None else (p.x, render.thumbnail(canvas)))
 
     def switch(last, name, who, token):
-        # Labels change only with the model, so only here; strokes send plain values.
+        # Layer labels change only with the model, so only here; strokes send plain values.
         model = model_for(name, who, token)
-        text, bars, seen_, *maps, resp = shown(render.reading(model, last and last[0], filters.get(name)))
+        p = render.reading(model, last and last[0], filters.get(name))
         base = name if name in models else default
         panels = [gr.Image(m, label=label, visible=bool(label))
-                  for m, label in zip(maps, pad(labels[base], ""))]
+                  for m, label in zip(pad(p.layers, None), pad(labels[base], ""))]
         kernel = filters[name] if name in filters else render.filters_image(model)
-        return text, bars, seen_, *panels, resp, kernel, tables[base]
+        return (p.verdict, p.probs, p.input, *why(p), *panels, p.responses, kernel, tables[base])
 
     def yours(p, note=""):
         """The gallery, the scorecard and the export of a profile's drawings."""
@@ -187,6 +188,10 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
                                  elem_id="probs")
                 seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
                                 interactive=False, elem_id="input28")
+                with gr.Row(elem_id="why"):
+                    reasons = [gr.Image(label=label, interactive=False) for label in (
+                        "What made it its answer", "What made it the runner-up")]
+                gr.Markdown(render.WHY)
         gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
                     "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
                     "colour scale per layer.")
@@ -216,7 +221,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
             notes = gr.Markdown()
 
         last = gr.State(None)
-        outputs = [verdict, probs, seen, *layers, responses]
+        outputs = [verdict, probs, seen, *reasons, *layers, responses]
         page = [last, picker, who, token]
         mine = [drawings, score, exported]
         then_learn = dict(fn=learn, inputs=[picker, who, token], outputs=[picker, score],

@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 
 from .data import denormalize
+from .explain import attribution
 from .inference import classify
 from .models import count_parameters
 from .canvas import ink_map, preprocess
@@ -61,6 +62,17 @@ def input_image(x: torch.Tensor, zoom: int = 10) -> np.ndarray:
     return img
 
 
+def heatmap(attr: torch.Tensor, zoom: int = 10) -> np.ndarray:
+    """A [28, 28] attribution map -> RGB, red toward the digit, blue away, on the input's grid."""
+    img = colorize(attr.numpy(), float(attr.abs().max())).repeat(zoom, 0).repeat(zoom, 1)
+    img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
+    return img
+
+
+WHY = ("Red pixels pushed the network toward the digit, blue pixels away from it: each pixel's "
+       "share of the change from a blank canvas to your drawing (integrated gradients).")
+
+
 def architecture(model: nn.Module) -> list[list]:
     """Rows of layer, output shape, parameters and receptive field (r += (k - 1) * jump)."""
     shapes = {}
@@ -103,6 +115,7 @@ class Panels:
     filters: np.ndarray
     responses: np.ndarray | None
     x: torch.Tensor | None        # the input as preprocess returned it
+    why: list[tuple[np.ndarray, str]]  # heat map and caption for the answer and the runner-up
 
 
 def filters_image(model: nn.Module) -> np.ndarray:
@@ -147,7 +160,7 @@ def panels(model: nn.Module, canvas, filters: np.ndarray | None = None) -> Panel
         x = preprocess(canvas)
     except ValueError as e:
         return Panels(f"That canvas could not be read: {e}", None, None, None, [],
-                      filters_image(model) if filters is None else filters, None, None)
+                      filters_image(model) if filters is None else filters, None, None, [])
     return reading(model, x, filters)
 
 
@@ -155,9 +168,13 @@ def reading(model: nn.Module, x: torch.Tensor | None, filters: np.ndarray | None
     """classify + render for an input as preprocess returns it (None: nothing drawn)."""
     filters = filters_image(model) if filters is None else filters
     if x is None:
-        return Panels(EMPTY, None, None, None, [], filters, None, None)
+        return Panels(EMPTY, None, None, None, [], filters, None, None, [])
     result = classify(model, x)
     layers = [grid(a.numpy()) for a in result.activations.values()]
     probs = {str(d): p for d, p in enumerate(result.probs)}
+    top, second = sorted(range(10), key=lambda d: -result.probs[d])[:2]
+    why = [(heatmap(a), caption) for a, caption in zip(attribution(model, x, [top, second]), (
+        f"What made it a {top} ({result.probs[top]:.0%})",
+        f"What made it a {second}, the runner-up ({result.probs[second]:.0%})"))]
     return Panels(verdict(result.probs), probs, result.digit, input_image(x), layers, filters,
-                  grid(result.activations["conv1"].numpy()), x)
+                  grid(result.activations["conv1"].numpy()), x, why)

@@ -3,7 +3,7 @@
 train:   time to 99.0% MNIST test accuracy and images/s for digitcnn, digitpad's training
          pipeline against the seeds' per-item DataLoader pipeline, and between them S1's model
          fed from memory; same recipe, same start, same batches.
-latency: the app's handler (preprocess + classify + every image) over real pen drawings.
+latency: the app's handler (preprocess + classify + every image and heat map) over real pen drawings.
 load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
 browser: in headless Chromium, seconds from a click on "It was" to the picker showing the
          model taught with that drawing (each drawing drawn with the mouse, read, then corrected).
@@ -140,6 +140,7 @@ def bench_latency(args):
             preprocess(c)
             t1 = time.perf_counter()
             render.panels(model, c, filters)
+            render.thumbnail(c)  # kept with each reading for the Right / It was buttons
             t2 = time.perf_counter()
             pre.append(t1 - t0)
             total.append(t2 - t1)

@@ -1,0 +1,59 @@
+"""Why this answer: which input pixels pushed the network toward a digit (integrated gradients
+from the blank canvas), and the arithmetic of one conv1 unit on the user's own drawing."""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .data import normalize
+
+STEPS = 8  # integrated-gradient steps: each adds a forward and a backward of one image per digit
+
+
+def blank() -> torch.Tensor:
+    """The empty canvas as the model sees it: no ink, which is not zero once normalized."""
+    return normalize(torch.zeros(1, 1, 28, 28))
+
+
+def attribution(model: nn.Module, x: torch.Tensor, digits: list[int], steps: int = STEPS) -> torch.Tensor:
+    """Integrated gradients of each digit's logit along the straight path from the blank canvas
+    to `x` [1, 1, 28, 28]: [len(digits), 28, 28], positive where ink pushed toward that digit.
+
+    Each map sums to that digit's logit at `x` minus its logit on the blank canvas, up to the
+    error of `steps` midpoint steps."""
+    base = blank()
+    alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
+    path = (base + alphas.view(-1, 1, 1, 1) * (x - base)).repeat(len(digits), 1, 1, 1)  # [D*S, 1, 28, 28]
+    path.requires_grad_(True)
+    with torch.enable_grad():
+        logits = model.eval()(path)                                                  # [D*S, 10]
+        picked = logits[torch.arange(len(path)), torch.tensor(digits).repeat_interleave(steps)]
+        (grads,) = torch.autograd.grad(picked.sum(), path)
+    return (grads.view(len(digits), steps, 28, 28).mean(1) * (x - base)[0]).detach()
+
+
+@dataclass
+class WorkedSum:
+    """One conv1 unit's value, computed by hand: sum(weights * patch) + bias."""
+    weights: torch.Tensor  # [k, k]
+    patch: torch.Tensor    # [k, k], the normalized input under the kernel; zeros outside it, as conv2d pads
+    bias: float
+    value: float           # what the feature map holds there
+    box: tuple[int, int, int, int]  # the patch on the 28x28 input: top, left, bottom, right (exclusive)
+
+    @property
+    def total(self) -> float:
+        return float((self.weights * self.patch).sum()) + self.bias
+
+
+def worked_sum(model: nn.Module, x: torch.Tensor, channel: int, row: int, col: int) -> WorkedSum:
+    """The arithmetic behind conv1's map `channel` at (row, col) for the input x [1, 1, 28, 28]."""
+    conv = model.conv1
+    k, stride, pad = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    padded = nn.functional.pad(x[0, 0], (pad, pad, pad, pad))
+    top, left = row * stride, col * stride
+    with torch.inference_mode():
+        value = float(conv(x)[0, channel, row, col])
+    return WorkedSum(conv.weight[channel, 0].detach(), padded[top:top + k, left:left + k],
+                     float(conv.bias[channel].detach()), value,
+                     (top - pad, left - pad, top - pad + k, left - pad + k))

@@ -1,0 +1,60 @@
+"""Why this answer: the heat maps point at the pixels that matter; conv1's worked sum is exact."""
+import numpy as np
+import pytest
+import torch
+
+import digitpad
+from digitpad import drawn, explain, pendigits
+from digitpad.weights import load_model
+
+
+@pytest.fixture(scope="module")
+def inputs(drawings):
+    """100 fixed pen drawings as the pad delivers them, preprocessed."""
+    x = pendigits.inputs(drawn.sample(drawings, 110, seed=21), seed=21)
+    return x[~x.isnan().flatten(1).any(1)][:100]
+
+
+def test_blanking_the_reddest_pixels_costs_the_answer_more_than_random_ink(model, inputs):
+    assert len(inputs) == 100
+    rng = np.random.default_rng(0)
+    blank = explain.blank().flatten()
+    top_drops, random_drops = [], []
+    with torch.inference_mode():
+        probs = torch.softmax(model.eval()(inputs), 1)
+    for x, p in zip(inputs, probs):
+        digit = int(p.argmax())
+        attr = explain.attribution(model, x[None], [digit])[0].flatten()
+        ink = (x.flatten() > blank[0] + 0.1).nonzero()[:, 0].numpy()
+        for chosen, drops in ((attr.topk(20).indices, top_drops),
+                              (torch.from_numpy(rng.choice(ink, 20, replace=False)), random_drops)):
+            erased = x.flatten().clone()
+            erased[chosen] = blank[chosen]
+            with torch.inference_mode():
+                drops.append(float(p[digit] - torch.softmax(model(erased.view(1, 1, 28, 28)), 1)[0, digit]))
+    top_drops, random_drops = np.array(top_drops), np.array(random_drops)
+    assert top_drops.mean() > random_drops.mean() + 0.05, (top_drops.mean(), random_drops.mean())
+    assert (top_drops > random_drops).mean() >= 0.8
+
+
+def test_each_map_adds_up_to_its_digits_change_from_the_blank_canvas(model, inputs):
+    """Integrated gradients' completeness: the pixels share out the whole logit change."""
+    with torch.inference_mode():
+        gap = model(inputs[:20]) - model(explain.blank())
+    for x, g in zip(inputs[:20], gap):
+        maps = explain.attribution(model, x[None], list(range(10)), steps=32)
+        assert torch.allclose(maps.sum((1, 2)), g, atol=0.05 * float(g.abs().max()))
+
+
+@pytest.mark.parametrize("name", ["digitcnn", "simplecnn", "bncnn", "widekernel"])
+def test_conv1_worked_sum_equals_the_value_the_page_shows(name, inputs):
+    model = load_model(name)
+    x = inputs[:1]
+    shown = digitpad.classify(model, x).activations["conv1"]  # [C, H, W], what the page draws
+    channels, rows, cols = shown.shape
+    for channel, row, col in [(0, 0, 0), (channels - 1, rows - 1, cols - 1), (channels // 2, rows // 2, cols // 3)]:
+        s = explain.worked_sum(model, x, channel, row, col)
+        k = model.conv1.kernel_size[0]
+        assert s.weights.shape == s.patch.shape == (k, k)
+        assert abs(s.total - float(shown[channel, row, col])) < 1e-4
+        assert s.box[2] - s.box[0] == k
