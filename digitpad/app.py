@@ -30,7 +30,8 @@ SELECT_BRUSH = """() => {
 }"""
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
-CSS = """#input28 img, #why img, #layers img, #filters img, #responses img { image-rendering: pixelated; }
+CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #responses img {
+  image-rendering: pixelated; }
 #verdict { font-size: 1.5em; font-weight: 600; }"""
 
 
@@ -89,6 +90,16 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
                   for m, label in zip(pad(p.layers, None), pad(labels[base], ""))]
         kernel = filters[name] if name in filters else render.filters_image(model)
         return (p.verdict, p.probs, p.input, *why(p), *panels, p.responses, kernel, tables[base])
+
+    def looker(slot):
+        """The select handler of the `slot`-th layer image: look closer at the clicked unit."""
+        def look(last, name, who, token, evt: gr.SelectData):
+            model = model_for(name, who, token)
+            if last is None or slot >= len(model.feature_layers):
+                raise gr.Error("Draw a digit first, then click a tile of a feature map.")
+            found = render.look_closer(model, last[0], model.feature_layers[slot], *evt.index)
+            return found if found else (gr.skip(), "That click fell between two tiles: click a tile.")
+        return look
 
     def yours(p, note=""):
         """The gallery, the scorecard and the export of a profile's drawings."""
@@ -199,6 +210,11 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
             layers = [gr.Image(label=label, visible=bool(label), interactive=False)
                       for label in pad(labels[default], "")]
         with gr.Row():
+            zoomed = gr.Image(label="Look closer: click any tile of a map above", interactive=False,
+                              elem_id="closer")
+            sums = gr.Markdown("Click a tile of any feature map to see which input pixels that unit "
+                               "sees; for conv1, the arithmetic that made its value.", elem_id="arithmetic")
+        with gr.Row():
             kernels = gr.Image(filters[default], label="Learned conv1 filters (blue negative, "
                                "red positive weights)", interactive=False, elem_id="filters")
             responses = gr.Image(label="Each conv1 filter's response to your drawing",
@@ -237,6 +253,8 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
             button.click(functools.partial(keep, label), page, mine,
                          api_name="right" if label is None else f"it_was_{label}").success(**then_learn)
         drawings.select(choose, [who, token], chosen, api_visibility="private")
+        for slot, image in enumerate(layers):
+            image.select(looker(slot), [last, picker, who, token], [zoomed, sums], api_visibility="private")
         remove.click(delete, [chosen, who, token], [chosen, *mine]).success(**then_learn)
         wipe.click(forget, [who, token], mine).success(**then_learn)
         imported.upload(upload, [imported, who, token], [notes, *mine]).success(**then_learn)

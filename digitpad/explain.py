@@ -57,3 +57,20 @@ def worked_sum(model: nn.Module, x: torch.Tensor, channel: int, row: int, col: i
     return WorkedSum(conv.weight[channel, 0].detach(), padded[top:top + k, left:left + k],
                      float(conv.bias[channel].detach()), value,
                      (top - pad, left - pad, top - pad + k, left - pad + k))
+
+
+def receptive_field(model: nn.Module, layer: str, row: int, col: int) -> tuple[int, int, int, int]:
+    """The input pixels a unit of `layer` at (row, col) sees: top, left, bottom, right
+    (exclusive), clipped to the 28x28 input. Walks the convs and pools up to `layer` backwards."""
+    chain = []
+    for name, m in model.named_children():  # the zoo defines its layers in forward order
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            chain.append(m)
+        if name == layer:
+            break
+    (top, bottom), (left, right) = (row, row), (col, col)
+    for m in reversed(chain):
+        k, s, p = (v if isinstance(v, int) else v[0] for v in (m.kernel_size, m.stride, m.padding))
+        top, bottom = top * s - p, bottom * s - p + k - 1
+        left, right = left * s - p, right * s - p + k - 1
+    return max(top, 0), max(left, 0), min(bottom + 1, 28), min(right + 1, 28)

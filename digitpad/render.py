@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from .data import denormalize
-from .explain import attribution
+from .explain import WorkedSum, attribution, receptive_field, worked_sum
 from .inference import classify
 from .models import count_parameters
 from .canvas import ink_map, preprocess
@@ -38,12 +38,16 @@ def colorize(a: np.ndarray, scale: float) -> np.ndarray:
     return LUT[idx]
 
 
+def layout(c: int, h: int, w: int) -> tuple[int, int]:
+    """How `grid` lays out C maps of HxW: each tile's zoom, and tiles per row."""
+    return max(1, CELL // max(h, w)), math.ceil(math.sqrt(c))  # square grids fill cells alike
+
+
 def grid(maps: np.ndarray, scale: float | None = None) -> np.ndarray:
     """[C, H, W] maps -> one RGB image, tiles scaled up by an integer factor, one colour scale."""
     c, h, w = maps.shape
     scale = float(np.abs(maps).max()) if scale is None else scale
-    zoom = max(1, CELL // max(h, w))
-    cols = math.ceil(math.sqrt(c))  # square grids, so every layer fills its gallery cell alike
+    zoom, cols = layout(c, h, w)
     rows = math.ceil(c / cols)
     th, tw = h * zoom, w * zoom
     out = np.full((rows * (th + GAP) - GAP, cols * (tw + GAP) - GAP, 3), 255, np.uint8)
@@ -54,12 +58,81 @@ def grid(maps: np.ndarray, scale: float | None = None) -> np.ndarray:
     return out
 
 
+def unit_at(shape: tuple[int, int, int], x: int, y: int) -> tuple[int, int, int] | None:
+    """The (channel, row, col) under pixel (x, y) of a `grid` image, or None between tiles."""
+    c, h, w = shape
+    zoom, cols = layout(c, h, w)
+    (r, dy), (q, dx) = divmod(y, h * zoom + GAP), divmod(x, w * zoom + GAP)
+    channel = r * cols + q
+    if dy >= h * zoom or dx >= w * zoom or q >= cols or channel >= c:
+        return None
+    return channel, dy // zoom, dx // zoom
+
+
 def input_image(x: torch.Tensor, zoom: int = 10) -> np.ndarray:
     """The normalized [1, 1, 28, 28] input as the model sees it, enlarged with a pixel grid."""
     ink = denormalize(x.view(28, 28)).clamp(0, 1).numpy()
     img = np.repeat((255 - ink * 255).astype(np.uint8)[..., None], 3, 2).repeat(zoom, 0).repeat(zoom, 1)
     img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
     return img
+
+
+def outline(img: np.ndarray, box: tuple[int, int, int, int], zoom: int, color=(230, 120, 0)) -> np.ndarray:
+    """A copy of an enlarged image with the box (top, left, bottom, right, in source pixels) drawn."""
+    img = img.copy()
+    top, left, bottom, right = (v * zoom for v in box)
+    bottom, right = min(bottom, img.shape[0]) - 1, min(right, img.shape[1]) - 1
+    for t in range(2):  # two pixels thick
+        img[top + t, left:right + 1] = img[bottom - t, left:right + 1] = color
+        img[top:bottom + 1, left + t] = img[top:bottom + 1, right - t] = color
+    return img
+
+
+def closer(x: torch.Tensor, maps: torch.Tensor, unit: tuple[int, int, int],
+           field: tuple[int, int, int, int]) -> np.ndarray:
+    """The clicked map enlarged with its unit outlined, beside the input with the unit's
+    receptive field outlined: both 280x280, one image."""
+    channel, row, col = unit
+    h, w = maps.shape[1:]
+    zoom = 280 // max(h, w)
+    tile = colorize(maps[channel].numpy(), float(maps.abs().max())).repeat(zoom, 0).repeat(zoom, 1)
+    tile = outline(tile, (row, col, row + 1, col + 1), zoom)
+    board = np.full((280, 280, 3), 255, np.uint8)
+    board[:tile.shape[0], :tile.shape[1]] = tile
+    gap = np.full((280, 12, 3), 255, np.uint8)
+    return np.concatenate([board, gap, outline(input_image(x), field, 10)], 1)
+
+
+def arithmetic(s: WorkedSum) -> str:
+    """A conv1 unit's worked sum as Markdown: weights times the patch, summed, plus the bias."""
+    k = len(s.weights)
+    lines = [f"**The arithmetic**: conv1 slides a {k} x {k} filter over the input. At this unit:"]
+    if k <= 5:  # small enough to show every product
+        lines += ["", "| " + " | ".join([""] * k) + " |", "|" + "---|" * k]
+        lines += ["| " + " | ".join(f"{w:+.3f} x {p:+.3f}" for w, p in zip(wr.tolist(), pr.tolist())) + " |"
+                  for wr, pr in zip(s.weights, s.patch)]
+        lines.append("")
+    products = float((s.weights * s.patch).sum())
+    lines.append(f"sum of the {k * k} weight x input products = {products:+.6f}; plus the bias "
+                 f"{s.bias:+.6f} = **{s.total:+.6f}**. The map shows **{s.value:+.6f}** (before "
+                 f"the ReLU, which {'passes it on' if s.value > 0 else 'zeroes it'}).")
+    return "\n".join(lines)
+
+
+def look_closer(model: nn.Module, x: torch.Tensor, layer: str, px: int, py: int) -> tuple[np.ndarray, str] | None:
+    """A click at (px, py) on `layer`'s grid: the unit enlarged, its receptive field on the
+    input, and for conv1 the worked sum; None when the click fell between tiles."""
+    maps = classify(model, x).activations[layer]  # [C, H, W]
+    unit = unit_at(tuple(maps.shape), px, py)
+    if unit is None:
+        return None
+    channel, row, col = unit
+    top, left, bottom, right = field = receptive_field(model, layer, row, col)
+    text = (f"**{layer}, channel {channel}, row {row}, column {col}** sees input rows {top}-{bottom - 1} "
+            f"and columns {left}-{right - 1} ({bottom - top} x {right - left} pixels, outlined).")
+    if layer == "conv1":
+        text += "\n\n" + arithmetic(worked_sum(model, x, channel, row, col))
+    return closer(x, maps, unit, field), text
 
 
 def heatmap(attr: torch.Tensor, zoom: int = 10) -> np.ndarray:

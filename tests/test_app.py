@@ -115,6 +115,21 @@ def test_drawing_in_a_real_browser(server, browser, drawings):
     for img in page.locator("#layers img").all():  # every layer shown whole, none clipped
         box = img.bounding_box()
         assert box["width"] > 100 and box["height"] > 100
+
+    # Look closer: click conv1's fifth tile in its middle; the worked sum equals the map's value.
+    conv1 = page.locator("#layers img").first
+    natural = conv1.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    box = conv1.bounding_box()
+    zoom, cols = render.layout(16, 28, 28)
+    tile = 28 * zoom + render.GAP
+    x, y = 1 * tile + 14 * zoom, 1 * tile + 9 * zoom  # channel cols + 1, row 9, column 14
+    conv1.click(position={"x": x * box["width"] / natural[0], "y": y * box["height"] / natural[1]})
+    expect(page.locator("#arithmetic")).to_contain_text("The map shows", timeout=30_000)
+    text = page.locator("#arithmetic").inner_text()
+    assert f"conv1, channel {cols + 1}, row 9, column 14" in text
+    total, shown = (float(v) for v in re.findall(r"= ([+-]\d+\.\d+)\. The map shows ([+-]\d+\.\d+)", text)[0])
+    assert abs(total - shown) < 1e-4
+    expect(page.locator("#closer img")).to_have_count(1)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import digitpad
-from digitpad import drawn, explain, pendigits
+from digitpad import drawn, explain, pendigits, render
 from digitpad.weights import load_model
 
 
@@ -58,3 +58,26 @@ def test_conv1_worked_sum_equals_the_value_the_page_shows(name, inputs):
         assert s.weights.shape == s.patch.shape == (k, k)
         assert abs(s.total - float(shown[channel, row, col])) < 1e-4
         assert s.box[2] - s.box[0] == k
+
+
+@pytest.mark.parametrize("shape", [(16, 28, 28), (32, 7, 7), (25, 9, 9), (64, 4, 4)])
+def test_a_click_on_a_grid_finds_the_unit_under_it(shape):
+    maps = np.random.default_rng(0).normal(size=shape)
+    image = render.grid(maps)
+    c, h, w = shape
+    zoom, cols = render.layout(c, h, w)
+    for channel, row, col in [(0, 0, 0), (c - 1, h - 1, w - 1), (c // 2, h // 3, w // 2)]:
+        r, q = divmod(channel, cols)
+        x, y = q * (w * zoom + render.GAP) + col * zoom + zoom // 2, r * (h * zoom + render.GAP) + row * zoom
+        assert (render.colorize(maps[channel, row, col], np.abs(maps).max()) == image[y, x]).all()
+        assert render.unit_at(shape, x, y) == (channel, row, col)
+    assert render.unit_at(shape, w * zoom, 0) is None  # the gap between the first two tiles
+
+
+@pytest.mark.parametrize("name", ["digitcnn", "simplecnn", "bncnn", "widekernel"])
+def test_receptive_fields_match_the_architecture_table(name):
+    model = load_model(name)
+    fields = {row[0]: row[3] for row in render.architecture(model)}
+    for layer in model.feature_layers:
+        top, left, bottom, right = explain.receptive_field(model, layer, 2, 2)  # far from the edges
+        assert f"{bottom - top} x {right - left}" == fields[layer]
