@@ -127,12 +127,21 @@ def draw(page, drawing, selector: str = "#pad canvas") -> None:
 
 def settle(page, selector: str, quiet_s: float = 2.0, timeout_s: float = 30.0) -> None:
     """Wait until the image at `selector` has not changed for `quiet_s` seconds."""
+    _settle(lambda: page.locator(selector).first.get_attribute("src"), page, selector, quiet_s, timeout_s)
+
+
+def settle_html(page, selector: str, quiet_s: float = 2.0, timeout_s: float = 30.0) -> None:
+    """Wait until the element at `selector` has not changed for `quiet_s` seconds."""
+    _settle(lambda: page.locator(selector).first.inner_html(), page, selector, quiet_s, timeout_s)
+
+
+def _settle(read, page, selector, quiet_s, timeout_s):
     deadline = time.monotonic() + timeout_s
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
-        src = page.locator(selector).first.get_attribute("src")
-        if src != last:
-            last, since = src, time.monotonic()
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
             return
         page.wait_for_timeout(200)

@@ -5,8 +5,9 @@ train:   time to 99.0% MNIST test accuracy and images/s for digitcnn, digitpad's
          fed from memory; same recipe, same start, same batches.
 latency: the app's handler (preprocess + classify + every image and heat map) over real pen drawings.
 load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
-browser: in headless Chromium, seconds from a click on "It was" to the picker showing the
-         model taught with that drawing (each drawing drawn with the mouse, read, then corrected).
+browser: in headless Chromium, seconds from the last pen-up to the final reading, beside a page
+         with the same Sketchpad and a handler that does nothing but echo; and from a click on
+         "It was" to the picker showing the model taught with that drawing.
 teach:   in each writer fold, every unseen writer teaches the fold's digitcnn their first k
          drawings of each digit (k = 1, 2, 3); their other digits are read before and after,
          and so are the other unseen writers' digits (forgetting). Rehearsal comes from the
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from digitpad import data, drawn, pendigits, render, teaching
 from digitpad.models import DigitCNN
+from digitpad.pendigits import CANVAS
 from digitpad.canvas import preprocess
 from digitpad.train import build_trainable, evaluate, fold_weights, train_step
 from digitpad.weights import load_model
@@ -168,6 +170,41 @@ def bench_load(args):
             proc.wait(10)
 
 
+def empty_page():
+    """The page's Sketchpad with a handler that only echoes how much ink arrived: the floor
+    that Gradio's own drawing export sets for any handler."""
+    import gradio as gr
+
+    from digitpad.app import SELECT_BRUSH, sketchpad
+    with gr.Blocks(analytics_enabled=False) as demo:
+        pad = sketchpad()
+        echo = gr.Markdown(elem_id="echo")
+        demo.load(None, js=SELECT_BRUSH)
+        pad.change(lambda c: f"{int((c['composite'][..., 3] > 0).sum()) if c and c['composite'] is not None else 0} px",
+                   pad, echo, trigger_mode="always_last", show_progress="hidden")
+    return demo
+
+
+WATCH = """selector => { window.changes = []; const el = document.querySelector(selector);
+  new MutationObserver(() => window.changes.push([performance.now(), el.innerHTML]))
+    .observe(el, {subtree: true, childList: true, attributes: true, characterData: true}); }"""
+
+
+def pen_up_seconds(browser, url, drawing, selector) -> tuple[float, float]:
+    """Seconds from the last pen-up to the first and to the final change of `selector`."""
+    from digitpad.clients import draw, open_pad, settle_html
+    page = open_pad(browser, url)
+    page.evaluate(WATCH, selector)
+    draw(page, drawing)
+    up = page.evaluate("performance.now()")
+    settle_html(page, selector)
+    changes = [(t, html) for t, html in page.evaluate("window.changes") if t > up]
+    page.close()
+    final = changes[-1][1]
+    return ((changes[0][0] - up) / 1000 if changes else float("nan"),
+            (min(t for t, html in changes if html == final) - up) / 1000)
+
+
 def bench_browser(args):
     import os
     import shutil
@@ -175,14 +212,20 @@ def bench_browser(args):
 
     from playwright.sync_api import expect, sync_playwright
 
-    from digitpad.clients import draw, open_pad, settle, start_app
-    drawings = drawn.sample(pendigits.load(pendigits.locate(args.pendigits)), args.clicks, seed=13)
+    from digitpad.clients import draw, free_port, open_pad, settle, start_app
+    pen = pendigits.load(pendigits.locate(args.pendigits))
+    drawings = drawn.sample(pen, args.clicks, seed=13)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         os.environ["DIGITPAD_HOME"] = tmp  # the user's own drawings stay out of it
         proc, url = start_app()
+        empty = empty_page()
+        _, empty_url, _ = empty.launch(server_port=free_port(), quiet=True, prevent_thread_lock=True)
         browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        seconds = []
+        seconds, lags = [], {"digitpad": [], "empty handler": []}
         try:
+            for d in drawn.sample(pen, args.strokes, seed=14):  # alternate, so both see the same load
+                lags["digitpad"].append(pen_up_seconds(browser, url, d, "#input28"))
+                lags["empty handler"].append(pen_up_seconds(browser, empty_url, d, "#echo"))
             for n, d in enumerate(drawings, start=1):
                 page = open_pad(browser, url)
                 draw(page, d)
@@ -196,8 +239,17 @@ def bench_browser(args):
                 page.close()
         finally:
             browser.close()
+            empty.close()
             proc.terminate()
             proc.wait(10)
+    print("\n| page | first change after pen-up (median) | final reading after pen-up (median) | "
+          "(max) |\n|---|---|---|---|")
+    for name, pairs in lags.items():
+        first, final = np.array(pairs).T
+        print(f"| {name} | {np.median(first):.2f} s | {np.median(final):.2f} s | {final.max():.2f} s |")
+    ratio = np.median(np.array(lags["digitpad"])[:, 1]) / np.median(np.array(lags["empty handler"])[:, 1])
+    print(f"digitpad's final reading / the empty handler's: {ratio:.2f}x ({args.strokes} drawings, "
+          f"{CANVAS}x{CANVAS} canvas)")
     print("\n| from a click on It was to the taught model in the picker | median | max |\n|---|---|---|")
     print(f"| {len(seconds)} corrections, 1 to {len(seconds)} drawings | {np.median(seconds):.2f} s | "
           f"{max(seconds):.2f} s |")
@@ -274,6 +326,7 @@ def main(argv=None):
     p.add_argument("--pendigits", default=None,
                    help="UCI pendigits-orig.tra for the browser and teach runs (default $DIGITPAD_PENDIGITS)")
     p.add_argument("--clicks", type=int, default=5, help="corrections timed in the browser run")
+    p.add_argument("--strokes", type=int, default=5, help="drawings timed from pen-up in the browser run")
     p.add_argument("--rehearsal-per-digit", type=int, default=teaching.REHEARSAL_PER_DIGIT,
                    help="MNIST and pen images of each digit that teach rehearses "
                         f"(default {teaching.REHEARSAL_PER_DIGIT}, as shipped)")

@@ -29,6 +29,9 @@ def parse_args(argv=None):
     p.add_argument("--weights", default=None, help="checkpoint to evaluate (default: shipped)")
     p.add_argument("--folds", action="store_true",
                    help=f"train and read {pendigits.FOLDS} writer-disjoint folds instead of one checkpoint")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --folds: read the fold models already under runs/folds/ in digitpad's "
+                        "home, training only those missing")
     p.add_argument("--count", type=int, default=None,
                    help="read a seeded sample of the unseen writers' digits (default: all)")
     p.add_argument("--variants", nargs="+", default=list(pendigits.VARIANTS), choices=pendigits.VARIANTS)
@@ -47,6 +50,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if train_argv and not args.folds:
         p.error("arguments after -- are for training the folds: add --folds")
+    if args.reuse and not args.folds:
+        p.error("--reuse reads the fold models of --folds: add --folds")
     args.train_argv = train_argv
     args.report_dir = args.report_dir or home.home() / "reports" / "drawn"
     return args
@@ -99,7 +104,8 @@ def folds(source, writers, args) -> None:
     results = []
     for k in range(pendigits.FOLDS):
         print(f"fold {k}: holding out writers {sorted(pendigits.fold_writers(writers, k))}")
-        model = load_model(args.model, train.fold_weights(args.model, k, source, args.train_argv))
+        model = load_model(args.model, train.fold_weights(args.model, k, source, args.train_argv,
+                                                          retrain=not args.reuse))
         results.append(read(model, f"{args.model}-fold{k}", source, writers, args))
     print(f"\n{args.model}, {pendigits.FOLDS} folds, writers never seen in training:")
     print("| canvas | " + " | ".join(f"fold {k}" for k in range(pendigits.FOLDS)) +
