@@ -35,6 +35,18 @@ CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #respon
 #verdict { font-size: 1.5em; font-weight: 600; }"""
 
 
+def sketchpad() -> gr.Sketchpad:
+    """The pad (also what bench.py's empty-handler page draws on)."""
+    return gr.Sketchpad(
+        # Start with one empty layer: loading it spends the first change event, which Gradio 6's
+        # editor drops; otherwise the first stroke goes unread.
+        value={"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)],
+               "composite": None},
+        label="Draw a digit", type="numpy", image_mode="RGBA", format="png", height=520,
+        canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
+        brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"), elem_id="pad")
+
+
 def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False) -> gr.Blocks:
     """The page for a dict of loaded models (name -> model); callable without a server.
 
@@ -175,15 +187,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
                     "Tell it when it is wrong and it learns your style.")
         with gr.Row():
             with gr.Column(scale=1):
-                sketch = gr.Sketchpad(
-                    # Start with one empty layer: loading it spends the first change event,
-                    # which Gradio 6's editor drops; otherwise the first stroke goes unread.
-                    value={"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)],
-                           "composite": None},
-                    label="Draw a digit", type="numpy", image_mode="RGBA", format="png", height=520,
-                    canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
-                    brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"),
-                    elem_id="pad")
+                sketch = sketchpad()
                 with gr.Row():
                     picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
                     who = gr.Dropdown(["me"], value="me", allow_custom_value=True,

@@ -17,7 +17,7 @@ from .canvas import VERSION as PREPROCESS_VERSION
 from .canvas import preprocess
 from .weights import save_atomic
 
-CANVAS = 800
+CANVAS = 400
 VARIANTS = ("white", "transparent", "dark")
 BRUSH = (0.02, 0.08)    # brush width, as a fraction of the canvas, drawn uniformly from this range
 EXTENT = (0.3, 0.85)    # the digit's larger side, likewise

@@ -42,7 +42,7 @@ def test_cache_is_built_once_and_rebuilt_when_source_or_settings_change(
 
     changes = [lambda: small_pendigits.write_text(small_pendigits.read_text().replace(' "3"', ' "8"', 1)),
                lambda: monkeypatch.setattr(pendigits, "BRUSH", (0.03, 0.05)),
-               lambda: monkeypatch.setattr(pendigits, "CANVAS", 400),
+               lambda: monkeypatch.setattr(pendigits, "CANVAS", pendigits.CANVAS * 2),
                lambda: monkeypatch.setattr(pendigits, "PREPROCESS_VERSION", pendigits.PREPROCESS_VERSION + 1)]
     original = small_pendigits.read_text()
     pendigits.cached(small_pendigits)  # one render each, so each change below costs 300 renders

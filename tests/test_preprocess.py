@@ -102,12 +102,13 @@ def test_never_crashes_on_arbitrary_arrays(a):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 7493), st.floats(100, 700), st.floats(100, 700))
+@given(st.integers(0, 7493), st.floats(0.125, 0.875), st.floats(0.125, 0.875))
 def test_moving_the_digit_does_not_change_the_prediction(model, drawings, index, cx, cy):
     d = drawings[index]
     rng = np.random.default_rng(0)
-    here = preprocess(pendigits.render(d, rng, brush=0.03, extent=0.25, centre=(cx, cy)))
-    there = preprocess(pendigits.render(d, rng, brush=0.03, extent=0.25, centre=(400, 400)))
+    size = pendigits.CANVAS
+    here = preprocess(pendigits.render(d, rng, brush=0.03, extent=0.25, centre=(cx * size, cy * size)))
+    there = preprocess(pendigits.render(d, rng, brush=0.03, extent=0.25, centre=(size / 2, size / 2)))
     assert classify(model, here).digit == classify(model, there).digit
 
 
@@ -122,9 +123,10 @@ def test_scale_and_brush_barely_matter(model, drawings):
     def reading(d, **kw):
         return classify(model, preprocess(pendigits.render(d, rng, **kw))).digit
 
-    ref = [reading(d, brush=0.03, extent=0.35, centre=(200, 200)) for d in picks]
-    scaled = [reading(d, brush=0.06, extent=0.7, centre=(400, 400)) for d in picks]
-    bold = [reading(d, brush=0.06, extent=0.35, centre=(200, 200)) for d in picks]
+    quarter, half = pendigits.CANVAS / 4, pendigits.CANVAS / 2
+    ref = [reading(d, brush=0.03, extent=0.35, centre=(quarter, quarter)) for d in picks]
+    scaled = [reading(d, brush=0.06, extent=0.7, centre=(half, half)) for d in picks]
+    bold = [reading(d, brush=0.06, extent=0.35, centre=(quarter, quarter)) for d in picks]
     assert np.mean(np.equal(ref, scaled)) >= 0.97
     assert np.mean(np.equal(ref, bold)) >= 0.97
 

@@ -64,6 +64,6 @@ def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, d
             assert probs["label"] == str(alone.digit)
             got = {c["label"]: c["confidence"] for c in probs["confidences"]}
             assert all(abs(got[k] - v) < 1e-4 for k, v in alone.probs.items())
-    # Keeping each request's 800x800 canvas (2.4 MiB) or its page images (1.4 MiB) would add
-    # 280-490 MiB over these 200 drawings.
+    # Keeping each request's canvas (0.6 MiB at 400x400) or its page images (1.4 MiB) would add
+    # 120-280 MiB over these 200 drawings.
     assert growth < 100
