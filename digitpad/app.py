@@ -32,7 +32,12 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
 CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #responses img {
   image-rendering: pixelated; }
-#verdict { font-size: 1.5em; font-weight: 600; }"""
+#verdict { font-size: 1.5em; font-weight: 600; }
+#probs .output-class { display: none; }  /* the verdict above already names the digit */
+#probs .confidence-set { margin-bottom: 0; }
+#correct { flex-wrap: nowrap; gap: 4px; align-items: center; }
+#correct button { min-width: 0 !important; padding-left: 0; padding-right: 0; }
+"""
 
 
 def sketchpad() -> gr.Sketchpad:
@@ -42,9 +47,9 @@ def sketchpad() -> gr.Sketchpad:
         # editor drops; otherwise the first stroke goes unread.
         value={"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)],
                "composite": None},
-        label="Draw a digit", type="numpy", image_mode="RGBA", format="png", height=520,
+        label="Draw a digit", type="numpy", image_mode="RGBA", format="png", height=440,
         canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
-        brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"), elem_id="pad")
+        brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"), elem_id="pad")
 
 
 def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False) -> gr.Blocks:
@@ -182,31 +187,31 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
     # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
     with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
         token = gr.BrowserState(None, storage_key="digitpad-owner", secret=home.secret())
-        gr.Markdown("# digitpad\nDraw a digit and watch a small CNN read it layer by layer. "
-                    "digitcnn learned from MNIST and from 30 people's pen-drawn digits. "
-                    "Tell it when it is wrong and it learns your style.")
-        with gr.Row():
-            with gr.Column(scale=1):
+        gr.Markdown("## digitpad: draw a digit, watch a small CNN read it layer by layer\n"
+                    "digitcnn learned from MNIST and 30 people's pen-drawn digits; tell it when it "
+                    "is wrong and it learns your style.", elem_id="intro")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=300):
                 sketch = sketchpad()
                 with gr.Row():
                     picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
                     who = gr.Dropdown(["me"], value="me", allow_custom_value=True,
                                       label="Who is drawing?", elem_id="who")
-            with gr.Column(scale=1):
+            with gr.Column(scale=3, min_width=300):
                 verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
                 with gr.Row(elem_id="correct"):
-                    right = gr.Button("Right", variant="primary", min_width=60)
-                    gr.HTML("<span style='white-space: nowrap'>It was:</span>", padding=False)
-                    digit_buttons = [gr.Button(str(d), min_width=30, size="sm") for d in range(10)]
+                    right = gr.Button("Right", variant="primary", min_width=0, scale=2, size="sm")
+                    digit_buttons = [gr.Button(str(d), min_width=0, size="sm") for d in range(10)]
                 score = gr.Markdown(elem_id="score")
                 probs = gr.Label(num_top_classes=10, label="Probability of each digit",
-                                 elem_id="probs")
+                                 show_label=False, elem_id="probs")
+            with gr.Column(scale=3, min_width=300):
                 seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
-                                interactive=False, elem_id="input28")
+                                interactive=False, height=240, elem_id="input28")
                 with gr.Row(elem_id="why"):
-                    reasons = [gr.Image(label=label, interactive=False) for label in (
+                    reasons = [gr.Image(label=label, interactive=False, height=190) for label in (
                         "What made it its answer", "What made it the runner-up")]
-                gr.Markdown(render.WHY)
+                gr.Markdown(render.WHY, elem_id="why-text")
         gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
                     "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
                     "colour scale per layer.")

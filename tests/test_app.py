@@ -122,7 +122,7 @@ def test_drawing_in_a_real_browser(server, browser, drawings):
     box = conv1.bounding_box()
     zoom, cols = render.layout(16, 28, 28)
     tile = 28 * zoom + render.GAP
-    x, y = 1 * tile + 14 * zoom, 1 * tile + 9 * zoom  # channel cols + 1, row 9, column 14
+    x, y = tile + (14 + 0.5) * zoom, tile + (9 + 0.5) * zoom  # channel cols + 1, row 9, column 14
     conv1.click(position={"x": x * box["width"] / natural[0], "y": y * box["height"] / natural[1]})
     expect(page.locator("#arithmetic")).to_contain_text("The map shows", timeout=30_000)
     text = page.locator("#arithmetic").inner_text()
@@ -195,3 +195,30 @@ def test_served_beyond_this_machine_each_browser_sees_only_its_own_profiles(brow
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_verdict(server, browser, drawings):
+    """1366x768 (a 1366x650 viewport): pad, verdict, probabilities, 28x28 view and heat maps
+    above the fold, feature maps right below. A 390 px phone: the verdict right under the pad."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1366, "height": 650})
+    page.goto(server.url)
+    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    draw(page, next(d for d in drawings if d.label == 4))
+    expect(page.locator("#verdict")).to_contain_text("It's a", timeout=30_000)
+    settle(page, "#input28 img")
+    for selector in ("#pad", "#verdict", "#correct", "#probs", "#input28", "#why"):
+        box = page.locator(selector).first.bounding_box()
+        assert box["y"] + box["height"] <= 650, selector
+    assert page.locator("#layers").bounding_box()["y"] <= 650 + 100  # starts right below the fold
+    page.screenshot(path=str(SCREENSHOT.with_name("laptop.png")))
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    page.goto(server.url)
+    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    pad, verdict = page.locator("#pad").bounding_box(), page.locator("#verdict").bounding_box()
+    assert pad["width"] >= 0.8 * 390 and verdict["y"] + verdict["height"] <= 844
+    page.screenshot(path=str(SCREENSHOT.with_name("phone.png")))
+    phone.close()
