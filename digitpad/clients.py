@@ -125,6 +125,27 @@ def draw(page, drawing, selector: str = "#pad canvas") -> None:
         page.mouse.up()
 
 
+def touch_draw(page, drawing, selector: str = "#pad canvas") -> None:
+    """Draw a pen digit's strokes with one finger, as touch events through Chromium's DevTools."""
+    import numpy as np
+
+    box = page.locator(selector).first.bounding_box()
+    pts = np.concatenate(drawing.strokes)
+    lo, hi = pts.min(0), pts.max(0)
+    scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
+    origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
+    cdp = page.context.new_cdp_session(page)
+    for stroke in drawing.strokes:
+        xy = stroke * scale + origin
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [
+            {"x": float(xy[0, 0]), "y": float(xy[0, 1])}]})
+        for x, y in xy[1::2]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+                {"x": float(x), "y": float(y)}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
 def settle(page, selector: str, quiet_s: float = 2.0, timeout_s: float = 30.0) -> None:
     """Wait until the image at `selector` has not changed for `quiet_s` seconds."""
     _settle(lambda: page.locator(selector).first.get_attribute("src"), page, selector, quiet_s, timeout_s)
