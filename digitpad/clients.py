@@ -107,8 +107,8 @@ def open_pad(browser, url: str):
     return page
 
 
-def draw(page, drawing, selector: str = "#pad canvas") -> None:
-    """Draw a pen digit's strokes with the mouse, centred on the pad at 60% of its size."""
+def strokes_on(page, drawing, selector: str = "#pad canvas") -> list:
+    """A pen digit's strokes in page coordinates, centred on the pad at 60% of its size."""
     import numpy as np
 
     box = page.locator(selector).first.bounding_box()
@@ -116,8 +116,12 @@ def draw(page, drawing, selector: str = "#pad canvas") -> None:
     lo, hi = pts.min(0), pts.max(0)
     scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
     origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
-    for stroke in drawing.strokes:
-        xy = stroke * scale + origin
+    return [(stroke * scale + origin).tolist() for stroke in drawing.strokes]
+
+
+def draw(page, drawing) -> None:
+    """Draw a pen digit on the pad with the mouse."""
+    for xy in strokes_on(page, drawing):
         page.mouse.move(*xy[0])
         page.mouse.down()
         for x, y in xy[1::2]:
@@ -125,24 +129,18 @@ def draw(page, drawing, selector: str = "#pad canvas") -> None:
         page.mouse.up()
 
 
-def touch_draw(page, drawing, selector: str = "#pad canvas") -> None:
-    """Draw a pen digit's strokes with one finger, as touch events through Chromium's DevTools."""
-    import numpy as np
-
-    box = page.locator(selector).first.bounding_box()
-    pts = np.concatenate(drawing.strokes)
-    lo, hi = pts.min(0), pts.max(0)
-    scale = 0.6 * min(box["width"], box["height"]) / (hi - lo).max()
-    origin = np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]) - (lo + hi) / 2 * scale
+def touch_draw(page, drawing) -> None:
+    """Draw a pen digit on the pad with one finger: touch events through Chromium's DevTools."""
     cdp = page.context.new_cdp_session(page)
-    for stroke in drawing.strokes:
-        xy = stroke * scale + origin
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [
-            {"x": float(xy[0, 0]), "y": float(xy[0, 1])}]})
-        for x, y in xy[1::2]:
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
-                {"x": float(x), "y": float(y)}]})
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+    def touch(kind, points):
+        cdp.send("Input.dispatchTouchEvent",
+                 {"type": kind, "touchPoints": [{"x": x, "y": y} for x, y in points]})
+    for xy in strokes_on(page, drawing):
+        touch("touchStart", xy[:1])
+        for point in xy[1::2]:
+            touch("touchMove", [point])
+        touch("touchEnd", [])
     cdp.detach()
 
 
