@@ -33,6 +33,7 @@ SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this
 CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #responses img {
   image-rendering: pixelated; }
 #verdict { font-size: 1.5em; font-weight: 600; }
+#layers img { margin-top: 28px; }  /* below the layer's label, which Gradio lays over the image */
 #probs .output-class { display: none; }  /* the verdict above already names the digit */
 #probs .confidence-set { margin-bottom: 0; }
 #correct { flex-wrap: nowrap; gap: 4px; align-items: center; }
@@ -216,7 +217,7 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
                     "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
                     "colour scale per layer.")
         with gr.Row(elem_id="layers"):
-            layers = [gr.Image(label=label, visible=bool(label), interactive=False)
+            layers = [gr.Image(label=label, visible=bool(label), interactive=False, buttons=[])
                       for label in pad(labels[default], "")]
         with gr.Row():
             zoomed = gr.Image(label="Look closer: click any tile of a map above", interactive=False,

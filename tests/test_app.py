@@ -116,6 +116,11 @@ def test_drawing_in_a_real_browser(server, browser, drawings):
     for img in page.locator("#layers img").all():  # every layer shown whole, none clipped
         box = img.bounding_box()
         assert box["width"] > 100 and box["height"] > 100
+    labels = page.locator("#layers [data-testid='block-label']").all()
+    for label, img in zip(labels, page.locator("#layers img").all(), strict=True):  # no tile covered
+        assert label.bounding_box()["y"] + label.bounding_box()["height"] <= img.bounding_box()["y"]
+    for toolbar_button in ("Download", "Share", "Fullscreen"):
+        assert page.locator(f"#layers [aria-label='{toolbar_button}'], #layers [title='{toolbar_button}']").count() == 0
 
     # Look closer: click conv1's fifth tile in its middle; the worked sum equals the map's value.
     conv1 = page.locator("#layers img").first
