@@ -1,4 +1,5 @@
-"""The Gradio page: a sketchpad wired to render.panels. No maths here."""
+"""The Gradio page: the pad, the reading, the teaching and the closer look, wired to pure
+functions in render, store and personal. No maths here."""
 import functools
 import importlib
 import io
@@ -13,11 +14,11 @@ from PIL import Image
 
 from . import home, render
 from .inference import classify
-from .personal import PersonalModels
-from .store import Store
 from .models import MODELS
 from .names import DEFAULT_MODEL
 from .pendigits import CANVAS  # the pad's size is the size the accuracy figures were measured at
+from .personal import PersonalModels
+from .store import Store
 from .weights import WeightsError, load_model, shipped_path
 
 # Gradio opens the pad with no tool chosen; a person should be able to draw at once.
