@@ -33,8 +33,9 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
 CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #responses img {
   image-rendering: pixelated; }
-#verdict { font-size: 1.5em; font-weight: 600; }
-#layers img { margin-top: 28px; }  /* below the layer's label, which Gradio lays over the image */
+#verdict p { font-size: 1.4em; font-weight: 600; }
+#layers img, #why img { margin-top: 28px; }  /* below the label Gradio lays over an image */
+#why img { height: calc(100% - 28px); }
 #probs .output-class { display: none; }  /* the verdict above already names the digit */
 #probs .confidence-set { margin-bottom: 0; }
 #correct { flex-wrap: nowrap; gap: 4px; align-items: center; }
@@ -211,8 +212,8 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
                 seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
                                 interactive=False, height=240, elem_id="input28")
                 with gr.Row(elem_id="why"):
-                    reasons = [gr.Image(label=label, interactive=False, height=190) for label in (
-                        "What made it its answer", "What made it the runner-up")]
+                    reasons = [gr.Image(label=label, interactive=False, height=190, buttons=[])
+                               for label in ("Toward its answer", "Toward the runner-up")]
                 gr.Markdown(render.WHY, elem_id="why-text")
         gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
                     "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "

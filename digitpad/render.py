@@ -247,7 +247,7 @@ def reading(model: nn.Module, x: torch.Tensor | None, filters: np.ndarray | None
     probs = {str(d): p for d, p in enumerate(result.probs)}
     top, second = sorted(range(10), key=lambda d: -result.probs[d])[:2]
     why = [(heatmap(a), caption) for a, caption in zip(attribution(model, x, [top, second]), (
-        f"What made it a {top} ({result.probs[top]:.0%})",
-        f"What made it a {second}, the runner-up ({result.probs[second]:.0%})"))]
+        f"Toward {top} ({result.probs[top]:.0%})",
+        f"Runner-up {second} ({result.probs[second]:.0%})"))]
     return Panels(verdict(result.probs), probs, result.digit, input_image(x), layers, filters,
                   grid(result.activations["conv1"].numpy()), x, why)
