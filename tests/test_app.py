@@ -224,10 +224,10 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
     page = phone.new_page()
     page.goto(server.url)
     expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
-    pad, verdict = page.locator("#pad").bounding_box(), page.locator("#verdict").bounding_box()
-    assert pad["width"] >= 0.8 * 390 and verdict["y"] + verdict["height"] <= 844
     touch_draw(page, next(d for d in drawings if d.label == 2))  # a finger draws; the page stays put
     expect(page.locator("#verdict")).to_contain_text("It's a 2", timeout=30_000)
     assert page.evaluate("window.scrollY") == 0
+    pad, verdict = page.locator("#pad").bounding_box(), page.locator("#verdict").bounding_box()
+    assert pad["width"] >= 0.8 * 390 and verdict["y"] + verdict["height"] <= 844
     page.screenshot(path=str(SCREENSHOT.with_name("phone.png")))
     phone.close()
