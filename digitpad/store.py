@@ -5,10 +5,8 @@ serializes their writes, so two tabs adding drawings at once both land.
 """
 import csv
 import io
-import os
 import sqlite3
 import sys
-import tempfile
 import time
 import zipfile
 from contextlib import closing
@@ -20,6 +18,7 @@ import torch
 from PIL import Image
 
 from .data import denormalize, normalize
+from .weights import write_atomic
 
 APP_ID = 0x44504144  # "DPAD" in PRAGMA application_id: a file made by digitpad, not another program
 SCHEMA = """
@@ -122,25 +121,19 @@ class Store:
 
     def export_zip(self, profile: int, path: Path) -> Path:
         """A zip of each drawing's 28x28 input and canvas as PNGs, and drawings.csv naming them;
-        written beside `path` and renamed, so a download never gets half a zip."""
-        table = io.StringIO()
-        rows = csv.writer(table)
-        rows.writerow(CSV_FIELDS)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as z:
+        written atomically, so a download never gets half a zip."""
+        def write(f):
+            table = io.StringIO()
+            rows = csv.writer(table)
+            rows.writerow(CSV_FIELDS)
+            with zipfile.ZipFile(f, "w") as z:
                 for d in self.drawings(profile):
                     z.writestr(f"inputs/{d.id}.png", png(to_ink(d.input)))
                     if d.canvas:
                         z.writestr(f"canvases/{d.id}.png", d.canvas)
                     rows.writerow((f"{d.id}.png", d.label, d.said, d.model, d.created))
                 z.writestr("drawings.csv", table.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, write)
 
     def import_zip(self, profile: int, path: Path, room: int | None = None) -> tuple[int, list[str]]:
         """Add the drawings of a zip made by export_zip, at most `room` of them; returns how

@@ -24,21 +24,27 @@ def shipped_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
-def save_atomic(obj, path: str | Path) -> None:
-    """torch.save to a temp file beside `path`, then rename: readers never see half a file."""
+def write_atomic(path: str | Path, write) -> Path:
+    """Call write(file) on a temp file beside `path`, then rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; weights are ordinary files
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def save_atomic(obj, path: str | Path) -> None:
+    """torch.save, atomically."""
+    write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def save_weights(model: nn.Module, name: str, path: str | Path, **meta) -> None:
