@@ -39,7 +39,6 @@ class WorkedSum:
     patch: torch.Tensor    # [k, k], the normalized input under the kernel; zeros outside it, as conv2d pads
     bias: float
     value: float           # what the feature map holds there
-    box: tuple[int, int, int, int]  # the patch on the 28x28 input: top, left, bottom, right (exclusive)
 
     @property
     def total(self) -> float:
@@ -49,14 +48,18 @@ class WorkedSum:
 def worked_sum(model: nn.Module, x: torch.Tensor, channel: int, row: int, col: int) -> WorkedSum:
     """The arithmetic behind conv1's map `channel` at (row, col) for the input x [1, 1, 28, 28]."""
     conv = model.conv1
-    k, stride, pad = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    k, stride, pad = geometry(conv)
     padded = nn.functional.pad(x[0, 0], (pad, pad, pad, pad))
     top, left = row * stride, col * stride
     with torch.inference_mode():
         value = float(conv(x)[0, channel, row, col])
     return WorkedSum(conv.weight[channel, 0].detach(), padded[top:top + k, left:left + k],
-                     float(conv.bias[channel].detach()), value,
-                     (top - pad, left - pad, top - pad + k, left - pad + k))
+                     float(conv.bias[channel].detach()), value)
+
+
+def geometry(layer: nn.Conv2d | nn.MaxPool2d) -> tuple[int, int, int]:
+    """A square conv's or pool's kernel size, stride and padding."""
+    return tuple(v if isinstance(v, int) else v[0] for v in (layer.kernel_size, layer.stride, layer.padding))
 
 
 def receptive_field(model: nn.Module, layer: str, row: int, col: int) -> tuple[int, int, int, int]:
@@ -70,7 +73,7 @@ def receptive_field(model: nn.Module, layer: str, row: int, col: int) -> tuple[i
             break
     (top, bottom), (left, right) = (row, row), (col, col)
     for m in reversed(chain):
-        k, s, p = (v if isinstance(v, int) else v[0] for v in (m.kernel_size, m.stride, m.padding))
+        k, s, p = geometry(m)
         top, bottom = top * s - p, bottom * s - p + k - 1
         left, right = left * s - p, right * s - p + k - 1
     return max(top, 0), max(left, 0), min(bottom + 1, 28), min(right + 1, 28)

@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from .data import denormalize
-from .explain import WorkedSum, attribution, receptive_field, worked_sum
+from .explain import WorkedSum, attribution, geometry, receptive_field, worked_sum
 from .inference import classify
 from .models import count_parameters
 from .canvas import ink_map, preprocess
@@ -161,8 +161,7 @@ def architecture(model: nn.Module) -> list[list]:
     rows, field, jump = [["input", "1 x 28 x 28", 0, "1 x 1"]], 1, 1
     for name, m in layers:
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            s = m.stride if isinstance(m.stride, int) else m.stride[0]
+            k, s, _ = geometry(m)
             field, jump = field + (k - 1) * jump, jump * s
         elif isinstance(m, nn.Linear):
             field = 28

@@ -57,7 +57,11 @@ def test_conv1_worked_sum_equals_the_value_the_page_shows(name, inputs):
         k = model.conv1.kernel_size[0]
         assert s.weights.shape == s.patch.shape == (k, k)
         assert abs(s.total - float(shown[channel, row, col])) < 1e-4
-        assert s.box[2] - s.box[0] == k
+        # The patch is the input under the unit's receptive field (zeros where it overhangs).
+        top, left, bottom, right = explain.receptive_field(model, "conv1", row, col)
+        _, stride, pad = explain.geometry(model.conv1)
+        dy, dx = top - (row * stride - pad), left - (col * stride - pad)
+        assert torch.equal(s.patch[dy:dy + bottom - top, dx:dx + right - left], x[0, 0, top:bottom, left:right])
 
 
 @pytest.mark.parametrize("shape", [(16, 28, 28), (32, 7, 7), (25, 9, 9), (64, 4, 4)])
