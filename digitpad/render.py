@@ -69,12 +69,18 @@ def unit_at(shape: tuple[int, int, int], x: int, y: int) -> tuple[int, int, int]
     return channel, dy // zoom, dx // zoom
 
 
+def enlarge(img: np.ndarray, zoom: int, pixel_grid: bool = True) -> np.ndarray:
+    """An HxWx3 image scaled up `zoom` times, each source pixel a square, with grid lines."""
+    img = img.repeat(zoom, 0).repeat(zoom, 1)
+    if pixel_grid:
+        img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
+    return img
+
+
 def input_image(x: torch.Tensor, zoom: int = 10) -> np.ndarray:
     """The normalized [1, 1, 28, 28] input as the model sees it, enlarged with a pixel grid."""
     ink = denormalize(x.view(28, 28)).clamp(0, 1).numpy()
-    img = np.repeat((255 - ink * 255).astype(np.uint8)[..., None], 3, 2).repeat(zoom, 0).repeat(zoom, 1)
-    img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
-    return img
+    return enlarge(np.repeat((255 - ink * 255).astype(np.uint8)[..., None], 3, 2), zoom)
 
 
 def outline(img: np.ndarray, box: tuple[int, int, int, int], zoom: int, color=(230, 120, 0)) -> np.ndarray:
@@ -95,7 +101,7 @@ def closer(x: torch.Tensor, maps: torch.Tensor, unit: tuple[int, int, int],
     channel, row, col = unit
     h, w = maps.shape[1:]
     zoom = 280 // max(h, w)
-    tile = colorize(maps[channel].numpy(), float(maps.abs().max())).repeat(zoom, 0).repeat(zoom, 1)
+    tile = enlarge(colorize(maps[channel].numpy(), float(maps.abs().max())), zoom, pixel_grid=False)
     tile = outline(tile, (row, col, row + 1, col + 1), zoom)
     board = np.full((280, 280, 3), 255, np.uint8)
     board[:tile.shape[0], :tile.shape[1]] = tile
@@ -137,9 +143,7 @@ def look_closer(model: nn.Module, x: torch.Tensor, layer: str, px: int, py: int)
 
 def heatmap(attr: torch.Tensor, zoom: int = 10) -> np.ndarray:
     """A [28, 28] attribution map -> RGB, red toward the digit, blue away, on the input's grid."""
-    img = colorize(attr.numpy(), float(attr.abs().max())).repeat(zoom, 0).repeat(zoom, 1)
-    img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
-    return img
+    return enlarge(colorize(attr.numpy(), float(attr.abs().max())), zoom)
 
 
 WHY = ("Red pixels pushed the network toward the digit, blue pixels away from it: each pixel's "
