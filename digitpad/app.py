@@ -140,11 +140,11 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
         if shared and len(store.ids(p)) >= SHARED_CAP:
             raise gr.Error(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
                            "keeps: delete some under Your drawings first.")
-        mine = personal.get(p)
-        said = classify(model_for(name, who, token), x).digit
-        base_said = classify(models[default], x).digit
-        mine_said = classify(mine, x).digit if mine else base_said
-        store.add(p, x, thumbnail, said if label is None else label, said, name, base_said, mine_said)
+        chosen, base = model_for(name, who, token), models[default]
+        mine = personal.get(p) or base  # before it learns this drawing; none yet: the base
+        said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
+        store.add(p, x, thumbnail, said[chosen] if label is None else label, said[chosen], name,
+                  said[base], said[mine])
         return yours(p, " Learning from it...")
 
     def learn(name, who, token):
