@@ -6,17 +6,28 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import home
+
 # MNIST's training-set pixel mean and std: the one place these numbers live.
 MEAN, STD = 0.1307, 0.3081
 VAL_SIZE = 5000
 
 
 def default_data_dir() -> Path:
-    """$DIGITPAD_DATA, else ./data, which is made when missing so torchvision can download into it."""
+    """$DIGITPAD_DATA, else mnist/ in digitpad's home, made when missing so torchvision can
+    download MNIST into it."""
     if os.environ.get("DIGITPAD_DATA"):
         return Path(os.environ["DIGITPAD_DATA"])
-    Path("data").mkdir(exist_ok=True)
-    return Path("data")
+    root = home.home() / "mnist"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def has_mnist(root: str | Path) -> bool:
+    """Whether torchvision's four MNIST files are already in `root`, so nothing is downloaded."""
+    raw = Path(root) / "MNIST" / "raw"
+    return all((raw / f"{name}-ubyte").is_file() for name in (
+        "train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"))
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,11 @@
 """Fit a zoo model on MNIST plus pen-drawn digits: train/validate per epoch, early stopping,
 resume, report."""
 import argparse
+import contextlib
 import json
 import math
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,16 +23,36 @@ from .weights import WeightsError, read_checkpoint, save_atomic, save_weights
 PEN_RENDERS = 3  # canvases per pen digit, each with its own brush, size and place
 
 
+# Each recipe is a set of defaults; any flag given on the command line overrides it.
+RECIPES = {
+    # Chosen by a sweep (docs/benchmarks.md): one epoch reaches 99% MNIST test, 15 the shipped
+    # quality. The rate warms up over the first 5% of steps, then falls linearly to zero.
+    "fast": dict(data="mnist+pen", epochs=15, batch_size=64, lr=5e-3, lr_schedule="linear",
+                 label_smoothing=0.1, augment_share=0.5, ema=0.999, patience=None),
+    # The seeds' own: S0-S2's Adam 1e-3, batch 64, plain MNIST, S0's 20 epochs with patience 3.
+    "seeds": dict(data="mnist", epochs=20, batch_size=64, lr=1e-3, lr_schedule="constant",
+                  label_smoothing=0.0, augment_share=0.0, ema=0.0, patience=3),
+}
+WARMUP = 0.05  # share of all steps over which the linear schedule's rate rises to --lr
+
+
 def parse_args(argv=None):
+    def recipe_line(name):
+        return ", ".join(f"{k.replace('_', '-')} {'off' if v is None else v}" for k, v in RECIPES[name].items())
+
     p = argparse.ArgumentParser(
         prog="scripts/train.py",
         description="Train a digitpad model on MNIST plus pen-drawn digits and write <out>/<model>.pt, "
-                    "its history (.json) and report plots. Adam 1e-3, batch 64, a cosine learning "
-                    "rate, augmentation; each epoch is one pass over MNIST's training images.")
+                    "its history (.json) and report plots. Each epoch is one pass over MNIST's "
+                    "training images.",
+        epilog=f"recipes: fast: {recipe_line('fast')}; seeds: {recipe_line('seeds')}")
+    p.add_argument("--recipe", default="fast", choices=list(RECIPES),
+                   help="fast (default): digitpad's, 99%% MNIST test in one epoch; seeds: the "
+                        "write-ups' own. The flags below override single settings of it")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), help="zoo model to train")
-    p.add_argument("--data", default="mnist+pen", choices=["mnist+pen", "mnist"],
-                   help="mnist+pen (default): MNIST with pen-drawn digits rendered as pad canvases "
-                        "mixed into every batch; mnist: MNIST alone, as the seeds trained")
+    p.add_argument("--data", choices=["mnist+pen", "mnist"],
+                   help="mnist+pen: MNIST with pen-drawn digits rendered as pad canvases mixed into "
+                        "every batch; mnist: MNIST alone, as the seeds trained")
     p.add_argument("--pen-share", type=float, default=0.25,
                    help="share of each batch that is pen-drawn digits (default 0.25)")
     p.add_argument("--fold", type=int, default=None, choices=range(pendigits.FOLDS),
@@ -39,44 +61,55 @@ def parse_args(argv=None):
     p.add_argument("--pendigits", type=Path, default=None,
                    help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS, else a copy in "
                         "digitpad's home, downloaded when missing)")
-    p.add_argument("--epochs", type=int, default=30,
-                   help="epochs to run; the cosine rate reaches zero at the last (default 30)")
-    p.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--patience", type=int, default=None,
-                   help="stop after this many epochs without a better validation score (default: "
-                        "never; the best-scoring epoch is kept either way)")
+    p.add_argument("--epochs", type=int, help="epochs to run; the rate reaches zero at the last")
+    p.add_argument("--batch-size", type=int, help="training batch size")
+    p.add_argument("--lr", type=float, help="Adam's (peak) learning rate")
+    p.add_argument("--lr-schedule", choices=["linear", "constant"],
+                   help=f"linear: warm up over the first {WARMUP * 100:.0f}%% of steps, then fall "
+                        f"linearly to zero; constant: the seeds' fixed rate")
+    p.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing")
+    p.add_argument("--augment-share", type=float,
+                   help="share of each batch that is warped, thickened or given drawn styles "
+                        "(0: plain images, as the seeds trained)")
+    p.add_argument("--ema", type=float,
+                   help="validate and keep an exponential moving average of the weights with this "
+                        "decay per step (0: the trained weights themselves)")
+    p.add_argument("--patience", type=int,
+                   help="stop after this many epochs without a better validation score (the "
+                        "best-scoring epoch is kept either way)")
     p.add_argument("--seed", type=int, default=0, help="seed for split, init, batches, augmentation")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto picks cuda when available")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for training (default: torch's choice, one per core)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="MNIST root holding MNIST/raw/ (default: $DIGITPAD_DATA or ./data)")
+                   help="MNIST root holding MNIST/raw/ (default: $DIGITPAD_DATA, else mnist/ in "
+                        "digitpad's home, where torchvision downloads it when missing)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for <model>.pt and <model>.json (default: runs/ in digitpad's home, "
                         "$DIGITPAD_HOME; the shipped weights are replaced only by naming weights/)")
     p.add_argument("--report-dir", type=Path, default=None,
                    help="folder for the plots, one subfolder per model (default: reports/ in "
                         "digitpad's home)")
-    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
-                   help="cosine: anneal the rate to zero over --epochs (default); "
-                        "constant: the seeds' fixed rate")
-    p.add_argument("--ema", type=float, default=0.999,
-                   help="validate and keep an exponential moving average of the weights with this "
-                        "decay per step (default 0.999; 0: the trained weights themselves)")
-    p.add_argument("--no-augment", dest="augment", action="store_false",
-                   help="train on plain MNIST, exactly as the seeds did")
     p.add_argument("--val-size", type=int, default=data.VAL_SIZE,
                    help=f"validation images carved from the training set (default {data.VAL_SIZE}; "
                         f"0: train on all 60,000 and keep the last epoch)")
     p.add_argument("--limit", type=int, default=None,
                    help="train on only the first N MNIST training images (quick experiments, smoke tests)")
+    p.add_argument("--events", type=Path, default=None,
+                   help="also append progress as JSON lines to this file (the page's Train tab reads it)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run saved in <out>/<model>.resume.pt")
     args = p.parse_args(argv)
+    for key, value in RECIPES[args.recipe].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.data == "mnist" and args.fold is not None:
         p.error("--fold holds out pen writers: it needs --data mnist+pen")
     if not 0 <= args.pen_share < 1:
         p.error("--pen-share must be at least 0 and below 1")
+    if not 0 <= args.augment_share <= 1:
+        p.error("--augment-share must be from 0 to 1")
     args.out = args.out or home.runs_dir()
     args.report_dir = args.report_dir or home.home() / "reports"
     return args
@@ -124,38 +157,92 @@ def warmed_ema(decay: float):
     return update
 
 
-def train_step(model, opt, x, y):
+def train_step(model, opt, x, y, label_smoothing: float = 0.0, sched=None):
     """One optimizer step on a normalized batch; returns the logits and the loss."""
     logits = model(x)
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    if sched:
+        sched.step()
     return logits, loss
 
 
-def train_epoch(model, opt, ema, images, labels, pen, args, epoch, device):
-    """One pass over MNIST in a seeded order, pen digits mixed in; returns mean loss and accuracy."""
+def schedule(opt, kind: str, steps: int):
+    """Per-step learning rate: linear warm-up then linear decay to zero, or None (constant)."""
+    if kind == "constant":
+        return None
+    warm = max(1, round(WARMUP * steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / (steps - warm)))
+
+
+class Events:
+    """Progress as JSON lines for the page's Train tab; does nothing without a path."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: str, **fields):
+        if self.path:
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"event": event, **fields}) + "\n")
+
+
+def batch_plan(n_images: int, args, pen) -> tuple[int, int]:
+    """Pen digits in each batch, and batches in an epoch over `n_images` MNIST images."""
+    n_pen = round(args.batch_size * args.pen_share) if pen else 0
+    return n_pen, math.ceil(n_images / (args.batch_size - n_pen))
+
+
+def train_epoch(model, opt, sched, ema, images, labels, pen, args, epoch, device, clock):
+    """One pass over MNIST in a seeded order, pen digits mixed in; returns mean loss and accuracy.
+
+    `clock` carries the run's images seen and seconds spent, for the events' rate and time left."""
     model.train()
     torch.manual_seed(args.seed * 1000 + epoch)  # dropout: same stream on resume
     gen = torch.Generator(device=device).manual_seed(args.seed * 1000 + epoch)
     total_loss, correct, seen = 0.0, 0, 0
-    n_pen = round(args.batch_size * args.pen_share) if pen else 0
+    n_pen, steps = batch_plan(len(images), args, pen)
+    # The page's curves get about 40 points an epoch, its filters 10 a run at most: a few
+    # hundred batches apart in a full run, closer in a short one.
+    report_every = max(1, steps // 40)
+    filters_every = max(1, min(200, steps * args.epochs // 10))
     bar = tqdm(data.mixed_batches(images, labels, pen, args.batch_size, n_pen, gen),
-               desc=f"epoch {epoch}", total=math.ceil(len(images) / (args.batch_size - n_pen)),
-               leave=False, unit="batch", dynamic_ncols=True,
+               desc=f"epoch {epoch}", total=steps, leave=False, unit="batch", dynamic_ncols=True,
                disable=None)  # None: off when not a terminal
+    start, window = time.perf_counter(), [0.0, 0, 0]  # loss, right, images since the last report
     for step, (x, y) in enumerate(bar):
-        if args.augment:
-            x = data.augment(x, y, gen)
-        logits, loss = train_step(model, opt, data.normalize(x), y)
+        if args.augment_share:
+            warp = torch.rand(len(y), generator=gen, device=device) < args.augment_share
+            x[warp] = data.augment(x[warp], y[warp], gen)
+        logits, loss = train_step(model, opt, data.normalize(x), y, args.label_smoothing, sched)
         if ema:
             ema.update_parameters(model)
+        right = (logits.argmax(1) == y).sum().item()
         total_loss += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
+        correct += right
         seen += len(y)
+        window = [window[0] + loss.item() * len(y), window[1] + right, window[2] + len(y)]
         if step % 20 == 0:
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+        done = (epoch - 1) * steps + step + 1
+        if step % report_every == report_every - 1 or step == steps - 1:
+            seconds = clock["seconds"] + time.perf_counter() - start
+            rate = (clock["images"] + seen) / seconds
+            args.events("step", epoch=epoch, step=done, steps=steps * args.epochs,
+                        images=clock["images"] + seen,
+                        loss=window[0] / window[2], acc=window[1] / window[2], rate=rate,
+                        left_s=(steps * args.epochs - done) * args.batch_size / rate)
+            window = [0.0, 0, 0]
+        if done % filters_every == 0:
+            args.events("filters", images=clock["images"] + seen,
+                        weights=model.conv1.weight.detach()[:, 0].cpu().tolist())
+    clock["images"] += seen
+    clock["seconds"] += time.perf_counter() - start
     return total_loss / seen, correct / seen
 
 
@@ -169,6 +256,27 @@ def pen_digits(args):
     return full.only(writers - held).drawn(), full.only(held) if held else None
 
 
+def all_pen_digits(args) -> pendigits.PenSet | None:
+    """Every writer's pen digits, rendered once, when a copy is on this machine (else None)."""
+    try:
+        return pendigits.cached(pendigits.locate(args.pendigits), "white")
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold Ctrl-C until the block is done, so it never stops a checkpoint half-written."""
+    caught = []
+    before = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if caught and before is signal.default_int_handler:
+        raise KeyboardInterrupt
+
+
 def fit(args) -> dict:
     """Train with early stopping on the validation score; save weights, history and plots.
 
@@ -177,6 +285,9 @@ def fit(args) -> dict:
     last epoch is kept.
     """
     device = pick_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.events = Events(args.events)
     root = args.data_dir or data.default_data_dir()
     images, labels = data.load_mnist(root, train=True)
     (x_tr, y_tr), (x_val, y_val) = data.split(images, labels, args.val_size, args.seed)
@@ -194,11 +305,10 @@ def fit(args) -> dict:
     # step's, which a run that keeps its last epoch (--val-size 0) relies on.
     ema = AveragedModel(model, multi_avg_fn=warmed_ema(args.ema), use_buffers=True) if args.ema else None
     kept = ema.module if ema else model  # what is validated and saved
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs) \
-        if args.lr_schedule == "cosine" else None
+    sched = schedule(opt, args.lr_schedule, batch_plan(len(x_tr), args, pen)[1] * args.epochs)
     resume_path = args.out / f"{args.model}.resume.pt"
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "best_state": None,
-             "history": [], "train_time": 0.0}
+             "history": [], "train_time": 0.0, "clock": {"images": 0, "seconds": 0.0}}
     if args.resume:
         ckpt = read_checkpoint(resume_path, "Nothing to resume: start without --resume.")
         model.load_state_dict(ckpt["state_dict"])
@@ -215,11 +325,14 @@ def fit(args) -> dict:
     held_note = f", and {len(pen_val.labels)} pen digits of held-out writers" if pen_val else ""
     print(f"training {args.model} on {len(x_tr)} MNIST images{pen_note} ({device}), "
           f"validating on {len(x_val)} MNIST images{held_note}")
+    args.events("start", model=args.model, epochs=args.epochs, images_per_epoch=len(x_tr),
+                pen=bool(pen), weights=model.conv1.weight.detach()[:, 0].cpu().tolist())
     try:
         while state["epoch"] < args.epochs:
             epoch = state["epoch"] + 1
             start = time.perf_counter()
-            tr_loss, tr_acc = train_epoch(model, opt, ema, x_tr, y_tr, pen_batches, args, epoch, device)
+            tr_loss, tr_acc = train_epoch(model, opt, sched, ema, x_tr, y_tr, pen_batches, args, epoch,
+                                          device, state["clock"])
             row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc}
             scores = []
             if len(x_val):
@@ -233,8 +346,7 @@ def fit(args) -> dict:
             row["seconds"] = seconds = time.perf_counter() - start
             state["train_time"] += seconds
             state["history"].append(row)
-            if sched:
-                sched.step()
+            args.events("epoch", **row, images=state["clock"]["images"])
             better = score > state["best_score"]
             if better:
                 state.update(best_score=score, best_epoch=epoch,
@@ -242,12 +354,13 @@ def fit(args) -> dict:
             state["epoch"] = epoch
             val = f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if len(x_val) else ""
             held = f"  held-out writers {row['pen_val_acc']:.4f}" if pen_val else ""
+            with interrupts_held():
+                save_atomic({"model": args.model, "state_dict": model.state_dict(),
+                             "ema": ema.state_dict() if ema else {},
+                             "optimizer": opt.state_dict(), "state": state,
+                             "scheduler": sched.state_dict() if sched else {}}, resume_path)
             print(f"epoch {epoch:2d}  train loss {tr_loss:.4f} acc {tr_acc:.4f}{val}{held}  "
                   f"{seconds:5.1f}s" + ("  *" if better else ""))
-            save_atomic({"model": args.model, "state_dict": model.state_dict(),
-                         "ema": ema.state_dict() if ema else {},
-                         "optimizer": opt.state_dict(), "state": state,
-                         "scheduler": sched.state_dict() if sched else {}}, resume_path)
             if args.patience and epoch - state["best_epoch"] >= args.patience:
                 print(f"early stop: no better validation score since epoch {state['best_epoch']}")
                 break
@@ -262,15 +375,24 @@ def fit(args) -> dict:
     model.cpu()
     test_loss, test_acc, preds = evaluate(model, x_test, y_test)
     best = state["history"][state["best_epoch"] - 1]
+    # Pen digits by writers this run never trained on: the held-out fold, or all of them.
+    pen_unseen = best.get("pen_val_acc")
+    if args.data == "mnist" and (every := all_pen_digits(args)):
+        pen_unseen = pen_accuracy(model, every)
+    unseen_note = f", pen digits of unseen writers {pen_unseen:.4f}" if pen_unseen is not None else ""
     print(f"best epoch {state['best_epoch']}: val acc {best.get('val_acc', float('nan')):.4f}, "
-          f"test acc {test_acc:.4f} (loss {test_loss:.4f}), {state['train_time']:.0f}s training")
+          f"test acc {test_acc:.4f} (loss {test_loss:.4f}){unseen_note}, "
+          f"{state['train_time']:.0f}s training")
     import torchvision
     meta = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
             "val_acc": best.get("val_acc"), "pen_val_acc": best.get("pen_val_acc"),
-            "test_acc": test_acc, "train_time_s": state["train_time"],
+            "test_acc": test_acc, "pen_unseen_acc": pen_unseen, "train_time_s": state["train_time"],
+            "images_seen": state["clock"]["images"],
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "recipe": args.recipe,
             "data": args.data, "pen_share": args.pen_share if pen else 0.0, "fold": args.fold,
             "pen_writers": writers,
-            "device": str(device), "augment": args.augment, "lr_schedule": args.lr_schedule,
+            "device": str(device), "augment_share": args.augment_share,
+            "label_smoothing": args.label_smoothing, "lr_schedule": args.lr_schedule,
             "ema": args.ema, "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "normalize": [data.MEAN, data.STD],
             "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
@@ -284,6 +406,8 @@ def fit(args) -> dict:
     if not interrupted:
         resume_path.unlink(missing_ok=True)
     print(f"wrote {weights_path}, its history .json and plots in {report_dir}/")
+    args.events("done", test_acc=test_acc, pen_unseen_acc=pen_unseen, weights=str(weights_path),
+                interrupted=interrupted)
     return {**meta, "interrupted": interrupted}
 
 
@@ -315,3 +439,7 @@ def main(argv=None):
         raise SystemExit(f"error: {e}")
     if meta["interrupted"]:
         raise SystemExit(130)
+
+
+if __name__ == "__main__":  # python -m digitpad.train: how the page's Train tab starts a run
+    main()

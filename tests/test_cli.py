@@ -73,7 +73,7 @@ def test_ctrl_c_saves_the_best_epoch_and_exits_130_without_touching_shipped_weig
             break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert "interrupted after epoch" in err and "--resume" in err and "Traceback" not in err
     assert (tmp_path / "runs" / "digitcnn.pt").is_file()     # the default --out: digitpad's home
     assert {p.name: p.stat().st_mtime_ns for p in WEIGHTS_DIR.glob("*.pt")} == shipped
@@ -102,9 +102,10 @@ def test_a_built_wheel_loads_every_model_outside_the_checkout(tmp_path):
     assert len(paths) == len(MODELS) and all(p.startswith(str(target)) for p in paths)
 
 
-def test_the_default_mnist_folder_is_made_when_missing(tmp_path, monkeypatch):
+def test_the_default_mnist_folder_is_made_in_digitpads_home(tmp_path, monkeypatch):
     from digitpad import data
 
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
     monkeypatch.delenv("DIGITPAD_DATA", raising=False)
-    assert data.default_data_dir() == Path("data") and (tmp_path / "data").is_dir()
+    assert data.default_data_dir() == tmp_path / "mnist" and (tmp_path / "mnist").is_dir()
+    assert not data.has_mnist(tmp_path / "mnist")

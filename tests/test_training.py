@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from digitpad.train import main
+from digitpad.train import main, parse_args, schedule
 from digitpad.weights import load_model
 
 SMALL = ["--data", "mnist", "--limit", "2000", "--val-size", "1000", "--patience", "9"]  # pen data: test_pen.py
@@ -22,7 +22,7 @@ def history(folder):
 
 
 def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_root):
-    main(args(tmp_path, mnist_root, "--epochs", "2"))
+    main(args(tmp_path, mnist_root, "--epochs", "2", "--events", str(tmp_path / "events.jsonl")))
     report = history(tmp_path)
     losses = [h["train_loss"] for h in report["history"]]
     assert losses[1] < losses[0] < 2.3
@@ -32,6 +32,15 @@ def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_
     assert {p.name for p in (tmp_path / "r" / "digitcnn").iterdir()} == \
         {"curves.png", "confusion.png", "misses.png"}
     assert not (tmp_path / "w" / "digitcnn.resume.pt").exists()
+    # What the page's Train tab reads: steps in order, filters, both epochs, then the end.
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == sorted(e["step"] for e in steps) and steps[-1]["step"] == steps[-1]["steps"]
+    assert steps[-1]["left_s"] == 0 and all(e["rate"] > 0 for e in steps)
+    assert kinds.count("filters") >= 5 and len(events[kinds.index("filters")]["weights"]) == 16
+    assert events[-1]["test_acc"] == report["test_acc"] and events[-1]["weights"].endswith("digitcnn.pt")
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root):
@@ -60,6 +69,29 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_a_recipe_sets_defaults_and_a_flag_overrides_one():
+    fast, seeds = parse_args([]), parse_args(["--recipe", "seeds"])
+    assert (fast.batch_size, fast.lr, fast.lr_schedule, fast.data) == (64, 5e-3, "linear", "mnist+pen")
+    assert (seeds.batch_size, seeds.lr, seeds.lr_schedule, seeds.augment_share, seeds.ema,
+            seeds.data, seeds.patience) == (64, 1e-3, "constant", 0.0, 0.0, "mnist", 3)
+    assert parse_args(["--recipe", "seeds", "--lr", "0.002"]).lr == 0.002
+
+
+def test_the_linear_schedule_warms_up_then_falls_to_zero():
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = schedule(opt, "linear", 200)
+    rates = []
+    for _ in range(200):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = rates.index(max(rates))
+    assert peak == 9 and max(rates) == 1.0 and rates[0] == 0.1  # 5% of 200 steps
+    assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:])) and rates[-1] < 0.01
+    assert rates[100] == (200 - 100) / (200 - 10)
+    assert schedule(opt, "constant", 200) is None
+
+
 def test_missing_data_dir_says_what_was_expected(tmp_path, capsys):
     with pytest.raises(SystemExit, match="does not exist"):
         main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "w")])
@@ -82,5 +114,5 @@ def test_help_explains_the_flags(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     for flag in ("--epochs", "--batch-size", "--lr", "--patience", "--seed", "--device",
-                 "--data-dir", "--out", "--no-augment", "--resume"):
+                 "--data-dir", "--out", "--recipe", "--augment-share", "--resume"):
         assert flag in out
