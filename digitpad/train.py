@@ -27,11 +27,11 @@ PEN_RENDERS = 3  # canvases per pen digit, each with its own brush, size and pla
 RECIPES = {
     # Chosen by a sweep (docs/benchmarks.md): one epoch reaches 99% MNIST test, 15 the shipped
     # quality. The rate warms up over the first 5% of steps, then falls linearly to zero.
-    "fast": dict(data="mnist+pen", epochs=15, batch_size=64, lr=5e-3, lr_schedule="linear",
-                 label_smoothing=0.1, augment_share=0.5, ema=0.999, patience=None),
+    "fast": dict(data="mnist+pen", epochs=15, batch_size=64, lr=6.5e-3, lr_schedule="linear",
+                 label_smoothing=0.1, augment_share=0.5, ema=0.999, precision="bf16", patience=None),
     # The seeds' own: S0-S2's Adam 1e-3, batch 64, plain MNIST, S0's 20 epochs with patience 3.
     "seeds": dict(data="mnist", epochs=20, batch_size=64, lr=1e-3, lr_schedule="constant",
-                  label_smoothing=0.0, augment_share=0.0, ema=0.0, patience=3),
+                  label_smoothing=0.0, augment_share=0.0, ema=0.0, precision="fp32", patience=3),
 }
 WARMUP = 0.05  # share of all steps over which the linear schedule's rate rises to --lr
 
@@ -74,6 +74,10 @@ def parse_args(argv=None):
     p.add_argument("--ema", type=float,
                    help="validate and keep an exponential moving average of the weights with this "
                         "decay per step (0: the trained weights themselves)")
+    p.add_argument("--precision", choices=["bf16", "fp32"],
+                   help="bf16: convolutions and matrix products in bfloat16 where the processor "
+                        "does them natively (AVX512-BF16 or AMX CPUs, recent GPUs), else float32; "
+                        "weights and the optimizer stay float32")
     p.add_argument("--patience", type=int,
                    help="stop after this many epochs without a better validation score (the "
                         "best-scoring epoch is kept either way)")
@@ -113,6 +117,13 @@ def parse_args(argv=None):
     args.out = args.out or home.runs_dir()
     args.report_dir = args.report_dir or home.home() / "reports"
     return args
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 convolutions run natively here (emulated, they are slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def pick_device(name: str) -> torch.device:
@@ -157,10 +168,14 @@ def warmed_ema(decay: float):
     return update
 
 
-def train_step(model, opt, x, y, label_smoothing: float = 0.0, sched=None):
-    """One optimizer step on a normalized batch; returns the logits and the loss."""
-    logits = model(x)
-    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+def train_step(model, opt, x, y, label_smoothing: float = 0.0, sched=None, bf16: bool = False):
+    """One optimizer step on a normalized batch; returns the logits and the loss.
+
+    `bf16`: the forward pass's convolutions and matrix products in bfloat16 (weights, their
+    gradients and the optimizer stay float32)."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -219,7 +234,8 @@ def train_epoch(model, opt, sched, ema, images, labels, pen, args, epoch, device
         if args.augment_share:
             warp = torch.rand(len(y), generator=gen, device=device) < args.augment_share
             x[warp] = data.augment(x[warp], y[warp], gen)
-        logits, loss = train_step(model, opt, data.normalize(x), y, args.label_smoothing, sched)
+        logits, loss = train_step(model, opt, data.normalize(x), y, args.label_smoothing, sched,
+                                  args.precision == "bf16")
         if ema:
             ema.update_parameters(model)
         right = (logits.argmax(1) == y).sum().item()
@@ -287,6 +303,9 @@ def fit(args) -> dict:
     device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.precision == "bf16" and not native_bf16(device):
+        print("this processor has no native bfloat16: training in float32", file=sys.stderr)
+        args.precision = "fp32"
     args.events = Events(args.events)
     root = args.data_dir or data.default_data_dir()
     images, labels = data.load_mnist(root, train=True)
@@ -387,12 +406,13 @@ def fit(args) -> dict:
     meta = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
             "val_acc": best.get("val_acc"), "pen_val_acc": best.get("pen_val_acc"),
             "test_acc": test_acc, "pen_unseen_acc": pen_unseen, "train_time_s": state["train_time"],
-            "images_seen": state["clock"]["images"],
+            "images_seen": state["clock"]["images"], "train_loop_s": state["clock"]["seconds"],
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "recipe": args.recipe,
             "data": args.data, "pen_share": args.pen_share if pen else 0.0, "fold": args.fold,
             "pen_writers": writers,
             "device": str(device), "augment_share": args.augment_share,
             "label_smoothing": args.label_smoothing, "lr_schedule": args.lr_schedule,
+            "precision": args.precision,
             "ema": args.ema, "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "normalize": [data.MEAN, data.STD],
             "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),

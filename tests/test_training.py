@@ -71,7 +71,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root):
 
 def test_a_recipe_sets_defaults_and_a_flag_overrides_one():
     fast, seeds = parse_args([]), parse_args(["--recipe", "seeds"])
-    assert (fast.batch_size, fast.lr, fast.lr_schedule, fast.data) == (64, 5e-3, "linear", "mnist+pen")
+    assert (fast.batch_size, fast.lr, fast.lr_schedule, fast.data, fast.precision) == (
+        64, 6.5e-3, "linear", "mnist+pen", "bf16")
     assert (seeds.batch_size, seeds.lr, seeds.lr_schedule, seeds.augment_share, seeds.ema,
             seeds.data, seeds.patience) == (64, 1e-3, "constant", 0.0, 0.0, "mnist", 3)
     assert parse_args(["--recipe", "seeds", "--lr", "0.002"]).lr == 0.002
