@@ -92,6 +92,7 @@ def load_model(name: str | None = None, weights: str | Path | None = None) -> nn
     except RuntimeError as e:
         raise WeightsError(f"{path} does not fit the {name} architecture: "
                            f"{str(e).splitlines()[0]}. {hint}") from e
+    model.name = name  # the architecture, whatever the page calls this copy
     model.meta = ckpt.get("meta", {})
     model.path = path
     return model.eval()

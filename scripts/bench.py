@@ -3,7 +3,8 @@
 train:   time to 99.0% MNIST test accuracy and images/s for digitcnn: the seeds' pipeline and
          recipe, digitpad's pipeline with the seeds' recipe, and scripts/train.py's default
          recipe for one epoch.
-latency: the app's handler (preprocess + classify + every image and heat map) over real pen drawings.
+latency: the app's handler (preprocess + classify + every image and heat map) over real pen drawings,
+         for each zoo model, and for digitcnn again while the Train tab's subprocess trains.
 load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
 browser: in headless Chromium, seconds from the last pen-up to the final reading, beside a page
          with the same Sketchpad and a handler that does nothing but echo; and from a click on
@@ -14,6 +15,7 @@ teach:   in each writer fold, every unseen writer teaches the fold's digitcnn th
          fold's training writers only. Fold models missing from runs/folds/ are trained first.
 """
 import argparse
+import os
 import tempfile
 import time
 
@@ -23,8 +25,9 @@ import torch.nn.functional as F
 
 from tqdm import tqdm
 
-from digitpad import data, drawn, pendigits, render, teaching, train
+from digitpad import data, drawn, pendigits, render, runs, teaching, train
 from digitpad.models import DigitCNN
+from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
 from digitpad.canvas import preprocess
 from digitpad.train import build_trainable, evaluate, fold_weights, train_step
@@ -96,11 +99,11 @@ def time_to_target(batches, trainable, test, check_every_images=5_000, limit_s=6
 
 def default_recipe(root, seed):
     """scripts/train.py's default recipe, one epoch: (training seconds, images, MNIST test acc).
-    Its seconds count each step and the epoch's validation pass, not loading or the test pass."""
+    Its seconds are the training loop's, as time_to_target's: not loading, validating or testing."""
     with tempfile.TemporaryDirectory() as tmp:
         meta = train.fit(train.parse_args(["--epochs", "1", "--seed", str(seed), "--data-dir",
                                            str(root), "--out", tmp, "--report-dir", tmp]))
-    return meta["train_time_s"], meta["images_seen"], meta["test_acc"]
+    return meta["train_loop_s"], meta["images_seen"], meta["test_acc"]
 
 
 def bench_train(args):
@@ -118,7 +121,7 @@ def bench_train(args):
              lambda seed: time_to_target(digitpad_batches(images, labels, batch, seed),
                                          lambda: build_trainable("digitcnn", lr, "cpu"), test)),
             ("digitpad's default: scripts/train.py --epochs 1 (pen digits, augmentation, batch "
-             f"{train.RECIPES['fast']['batch_size']}, warm-up and linear decay, label smoothing)",
+             f"{train.RECIPES['fast']['batch_size']}, warm-up and linear decay, label smoothing, bf16)",
              lambda seed: default_recipe(root, seed))]
     results = [[] for _ in runs]
     # Seeds outside, pipelines inside: a machine that speeds up or slows down during the run
@@ -141,28 +144,52 @@ def bench_train(args):
               f"{seen.sum() / seconds.sum():,.0f} | {acc.min():.2%} | {base / np.median(seconds):.2f}x |")
 
 
+def handler_ms(model, canvases) -> tuple[list, list]:
+    """Milliseconds of the page's handler, and of preprocess alone, for each canvas."""
+    filters = render.filters_image(model)
+    render.panels(model, canvases[0], filters)  # warm-up
+    total, pre = [], []
+    for c in canvases:
+        t0 = time.perf_counter()
+        preprocess(c)
+        t1 = time.perf_counter()
+        render.panels(model, c, filters)
+        render.thumbnail(c)  # kept with each reading for the Right / It was buttons
+        t2 = time.perf_counter()
+        pre.append((t1 - t0) * 1000)
+        total.append((t2 - t1) * 1000)
+    return total, pre
+
+
+def training_in_the_background():
+    """A run as the page's Train tab starts it (MNIST alone, 5 epochs), in a throwaway home,
+    once it is past loading and training; stop it with .stop()."""
+    os.environ["DIGITPAD_HOME"] = tempfile.mkdtemp(prefix="digitpad-bench-")
+    run = runs.Run.start("digitcnn", 5, pen=False, images=None, threads=runs.THREADS)
+    while not any(e["event"] == "step" for e in run.events()):
+        if not run.running():
+            raise RuntimeError(f"the training run ended early: {run.last_words()}")
+        time.sleep(0.2)
+    return run
+
+
 def bench_latency(args):
     torch.set_num_threads(1)  # as the app runs
     drawings = drawn.sample(pendigits.load(pendigits.locate()), args.drawings, seed=11)
     rng = np.random.default_rng(11)
     canvases = [pendigits.render(d, rng) for d in drawings]
+    rows = [(name, *handler_ms(load_model(name), canvases)) for name in args.models]
+    run = training_in_the_background()
+    try:
+        rows.append((f"{DEFAULT_MODEL}, while the Train tab trains ({runs.THREADS} thread"
+                     f"{'s' * (runs.THREADS != 1)})", *handler_ms(load_model(), canvases)))
+    finally:
+        run.stop()
+        run.wait()
     print(f"\n| model | handler p50 | handler p95 | preprocess p50 |\n|---|---|---|---|")
-    for name in args.models:
-        model = load_model(name)
-        filters = render.filters_image(model)
-        render.panels(model, canvases[0], filters)  # warm-up
-        total, pre = [], []
-        for c in canvases:
-            t0 = time.perf_counter()
-            preprocess(c)
-            t1 = time.perf_counter()
-            render.panels(model, c, filters)
-            render.thumbnail(c)  # kept with each reading for the Right / It was buttons
-            t2 = time.perf_counter()
-            pre.append(t1 - t0)
-            total.append(t2 - t1)
-        p50, p95 = np.percentile(total, [50, 95]) * 1000
-        print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {np.median(pre) * 1000:.1f} ms |")
+    for name, total, pre in rows:
+        p50, p95 = np.percentile(total, [50, 95])
+        print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {np.median(pre):.1f} ms |")
 
 
 def bench_load(args):

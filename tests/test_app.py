@@ -1,6 +1,4 @@
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -77,26 +75,6 @@ def test_start_up_names_the_weights_and_the_flags(server):
         time.sleep(0.2)
     assert f"digitpad: digitcnn from {shipped_path('digitcnn')}" in log
     assert "--share" in log and "--help" in log and "share=True" not in log
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is not installed; CI must install Debian's chromium")
-        pytest.skip("no Chromium here (apt-get install chromium)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module's browser tests."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
 
 
 def test_drawing_in_a_real_browser(server, browser, drawings):

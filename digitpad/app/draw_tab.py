@@ -1,25 +1,20 @@
-"""The Gradio page: the pad, the reading, the teaching and the closer look, wired to pure
-functions in render, store and personal. No maths here."""
+"""The Draw tab: the pad, the reading, the teaching and the closer look, wired to pure
+functions in render, store and personal."""
 import functools
-import importlib
 import io
-import sys
-import threading
 import uuid
+from dataclasses import dataclass
+from typing import Callable
 
 import gradio as gr
 import numpy as np
-import torch
 from PIL import Image
 
-from . import home, render
-from .inference import classify
-from .models import MODELS
-from .names import DEFAULT_MODEL
-from .pendigits import CANVAS  # the pad's size is the size the accuracy figures were measured at
-from .personal import PersonalModels
-from .store import Store
-from .weights import WeightsError, load_model, shipped_path
+from .. import home, render
+from ..inference import classify
+from ..pendigits import CANVAS  # the pad's size is the size the accuracy figures were measured at
+from ..personal import PersonalModels
+from ..store import Store
 
 # Gradio opens the pad with no tool chosen; a person should be able to draw at once.
 SELECT_BRUSH = """() => {
@@ -29,18 +24,7 @@ SELECT_BRUSH = """() => {
   };
   pick();
 }"""
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
-CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #responses img {
-  image-rendering: pixelated; }
-#verdict p { font-size: 1.4em; font-weight: 600; }
-#layers img, #why img { margin-top: 28px; }  /* below the label Gradio lays over an image */
-#why img { height: calc(100% - 28px); }
-#probs .output-class { display: none; }  /* the verdict above already names the digit */
-#probs .confidence-set { margin-bottom: 0; }
-#correct { flex-wrap: nowrap; gap: 4px; align-items: center; }
-#correct button { min-width: 0 !important; padding-left: 0; padding-right: 0; }
-"""
 
 
 def sketchpad() -> gr.Sketchpad:
@@ -55,14 +39,24 @@ def sketchpad() -> gr.Sketchpad:
         brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"), elem_id="pad")
 
 
-def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False) -> gr.Blocks:
-    """The page for a dict of loaded models (name -> model); callable without a server.
+@dataclass
+class Draw:
+    """What the other tabs need of this one."""
+    picker: gr.Dropdown
+    who: gr.Dropdown
+    add: Callable  # add(label, model): a freshly trained model joins the picker's choices
+    choices: Callable  # choices(name, who, token): the picker's update, `name` chosen
+
+
+def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.BrowserState) -> Draw:
+    """The tab for a dict of loaded models (label -> model), which grows as runs finish.
 
     `shared`: served beyond this machine, so each browser sees only the profiles it made and
     a profile keeps at most SHARED_CAP drawings."""
     filters = {name: render.filters_image(m) for name, m in models.items()}
-    tables = {name: render.architecture(m) for name, m in models.items()}
-    labels = {name: render.layer_labels(tables[name], m.feature_layers) for name, m in models.items()}
+    # Tables and layer labels go by architecture (model.name): a trained digitcnn shares digitcnn's.
+    tables = {m.name: render.architecture(m) for m in models.values()}
+    labels = {m.name: render.layer_labels(tables[m.name], m.feature_layers) for m in models.values()}
     slots = max(map(len, labels.values()))  # one image per shown layer; widekernel shows fewer
     store = Store(home.store_path())
     personal = PersonalModels(store, models[default], default)
@@ -105,11 +99,10 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
         # Layer labels change only with the model, so only here; strokes send plain values.
         model = model_for(name, who, token)
         p = render.reading(model, last and last[0], filters.get(name))
-        base = name if name in models else default
         panels = [gr.Image(m, label=label, visible=bool(label))
-                  for m, label in zip(pad(p.layers, None), pad(labels[base], ""))]
+                  for m, label in zip(pad(p.layers, None), pad(labels[model.name], ""))]
         kernel = filters[name] if name in filters else render.filters_image(model)
-        return (p.verdict, p.probs, p.input, *why(p), *panels, p.responses, kernel, tables[base])
+        return (p.verdict, p.probs, p.input, *why(p), *panels, p.responses, kernel, tables[model.name])
 
     def looker(slot):
         """The select handler of the `slot`-th layer image: look closer at the clicked unit."""
@@ -187,123 +180,90 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
         profile(who, token)
         return token, gr.Dropdown(choices=store.profiles(token if shared else ""))
 
-    # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
-    with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
-        token = gr.BrowserState(None, storage_key="digitpad-owner", secret=home.secret())
-        gr.Markdown("## digitpad: draw a digit, watch a small CNN read it layer by layer\n"
-                    "digitcnn learned from MNIST and 30 people's pen-drawn digits; tell it when it "
-                    "is wrong and it learns your style.", elem_id="intro")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=4, min_width=300):
-                sketch = sketchpad()
-                with gr.Row():
-                    picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
-                    who = gr.Dropdown(["me"], value="me", allow_custom_value=True,
-                                      label="Who is drawing?", elem_id="who")
-            with gr.Column(scale=3, min_width=300):
-                verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
-                with gr.Row(elem_id="correct"):
-                    right = gr.Button("Right", variant="primary", min_width=0, scale=2, size="sm")
-                    digit_buttons = [gr.Button(str(d), min_width=0, size="sm") for d in range(10)]
-                score = gr.Markdown(elem_id="score")
-                probs = gr.Label(num_top_classes=10, label="Probability of each digit",
-                                 show_label=False, elem_id="probs")
-            with gr.Column(scale=3, min_width=300):
-                seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
-                                interactive=False, height=240, elem_id="input28")
-                with gr.Row(elem_id="why"):
-                    reasons = [gr.Image(label=label, interactive=False, height=190, buttons=[])
-                               for label in ("Toward its answer", "Toward the runner-up")]
-                gr.Markdown(render.WHY, elem_id="why-text")
-        gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
-                    "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
-                    "colour scale per layer.")
-        with gr.Row(elem_id="layers"):
-            layers = [gr.Image(label=label, visible=bool(label), interactive=False, buttons=[])
-                      for label in pad(labels[default], "")]
-        with gr.Row():
-            zoomed = gr.Image(label="Look closer: click any tile of a map above", interactive=False,
-                              elem_id="closer")
-            sums = gr.Markdown("Click a tile of any feature map to see which input pixels that unit "
-                               "sees; for conv1, the arithmetic that made its value.", elem_id="arithmetic")
-        with gr.Row():
-            kernels = gr.Image(filters[default], label="Learned conv1 filters (blue negative, "
-                               "red positive weights)", interactive=False, elem_id="filters")
-            responses = gr.Image(label="Each conv1 filter's response to your drawing",
-                                 interactive=False, elem_id="responses")
-        table = gr.Dataframe(tables[default], headers=["layer", "output shape", "parameters",
-                                                       "receptive field"],
-                             label="Architecture", interactive=False)
-        with gr.Accordion("Your drawings", open=False, elem_id="yours"):
-            gr.Markdown(f"Kept on this machine only, in {home.store_path()}. Click a drawing to "
-                        "select it.")
-            chosen = gr.State(None)
-            drawings = gr.Gallery(label="What you taught, newest first", columns=10, height=260,
-                                  fit_columns=False, object_fit="contain", format="png",
-                                  allow_preview=False, interactive=False, elem_id="drawings")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=300):
+            sketch = sketchpad()
             with gr.Row():
-                remove = gr.Button("Delete the selected drawing", size="sm")
-                exported = gr.DownloadButton("Export all (zip)", size="sm")
-                imported = gr.UploadButton("Import a zip", file_types=[".zip"], size="sm")
-                wipe = gr.Button("Forget everything", variant="stop", size="sm")
-            notes = gr.Markdown()
+                picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
+                who = gr.Dropdown(["me"], value="me", allow_custom_value=True,
+                                  label="Who is drawing?", elem_id="who")
+        with gr.Column(scale=3, min_width=300):
+            verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
+            with gr.Row(elem_id="correct"):
+                right = gr.Button("Right", variant="primary", min_width=0, scale=2, size="sm")
+                digit_buttons = [gr.Button(str(d), min_width=0, size="sm") for d in range(10)]
+            score = gr.Markdown(elem_id="score")
+            probs = gr.Label(num_top_classes=10, label="Probability of each digit",
+                             show_label=False, elem_id="probs")
+        with gr.Column(scale=3, min_width=300):
+            seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
+                            interactive=False, height=240, elem_id="input28")
+            with gr.Row(elem_id="why"):
+                reasons = [gr.Image(label=label, interactive=False, height=190, buttons=[])
+                           for label in ("Toward its answer", "Toward the runner-up")]
+            gr.Markdown(render.WHY, elem_id="why-text")
+    gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
+                "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
+                "colour scale per layer.")
+    with gr.Row(elem_id="layers"):
+        layers = [gr.Image(label=label, visible=bool(label), interactive=False, buttons=[])
+                  for label in pad(labels[default], "")]
+    with gr.Row():
+        zoomed = gr.Image(label="Look closer: click any tile of a map above", interactive=False,
+                          elem_id="closer")
+        sums = gr.Markdown("Click a tile of any feature map to see which input pixels that unit "
+                           "sees; for conv1, the arithmetic that made its value.", elem_id="arithmetic")
+    with gr.Row():
+        kernels = gr.Image(filters[default], label="Learned conv1 filters (blue negative, "
+                           "red positive weights)", interactive=False, elem_id="filters")
+        responses = gr.Image(label="Each conv1 filter's response to your drawing",
+                             interactive=False, elem_id="responses")
+    table = gr.Dataframe(tables[default], headers=["layer", "output shape", "parameters",
+                                                   "receptive field"],
+                         label="Architecture", interactive=False)
+    with gr.Accordion("Your drawings", open=False, elem_id="yours"):
+        gr.Markdown(f"Kept on this machine only, in {home.store_path()}. Click a drawing to "
+                    "select it.")
+        chosen = gr.State(None)
+        drawings = gr.Gallery(label="What you taught, newest first", columns=10, height=260,
+                              fit_columns=False, object_fit="contain", format="png",
+                              allow_preview=False, interactive=False, elem_id="drawings")
+        with gr.Row():
+            remove = gr.Button("Delete the selected drawing", size="sm")
+            exported = gr.DownloadButton("Export all (zip)", size="sm")
+            imported = gr.UploadButton("Import a zip", file_types=[".zip"], size="sm")
+            wipe = gr.Button("Forget everything", variant="stop", size="sm")
+        notes = gr.Markdown()
 
-        last = gr.State(None)
-        outputs = [verdict, probs, seen, *reasons, *layers, responses]
-        page = [last, picker, who, token]
-        mine = [drawings, score, exported]
-        then_learn = dict(fn=learn, inputs=[picker, who, token], outputs=[picker, score],
-                          api_visibility="private")
-        demo.load(None, js=SELECT_BRUSH)
-        demo.load(arrive, [token, who], [token, who], api_visibility="private").then(
-            enter, [picker, who, token], [picker, *mine], api_visibility="private")
-        sketch.change(read, [sketch, picker, who, token], [*outputs, last], trigger_mode="always_last",
-                      show_progress="hidden")
-        picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
-        who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")
-        for label, button in [(None, right), *enumerate(digit_buttons)]:
-            button.click(functools.partial(keep, label), page, mine,
-                         api_name="right" if label is None else f"it_was_{label}").success(**then_learn)
-        drawings.select(choose, [who, token], chosen, api_visibility="private")
-        for slot, image in enumerate(layers):
-            image.select(looker(slot), [last, picker, who, token], [zoomed, sums], api_visibility="private")
-        remove.click(delete, [chosen, who, token], [chosen, *mine]).success(**then_learn)
-        wipe.click(forget, [who, token], mine).success(**then_learn)
-        imported.upload(upload, [imported, who, token], [notes, *mine]).success(**then_learn)
-    return demo
+    last = gr.State(None)
+    outputs = [verdict, probs, seen, *reasons, *layers, responses]
+    page = [last, picker, who, token]
+    mine = [drawings, score, exported]
+    then_learn = dict(fn=learn, inputs=[picker, who, token], outputs=[picker, score],
+                      api_visibility="private")
+    demo.load(None, js=SELECT_BRUSH)
+    demo.load(arrive, [token, who], [token, who], api_visibility="private").then(
+        enter, [picker, who, token], [picker, *mine], api_visibility="private")
+    sketch.change(read, [sketch, picker, who, token], [*outputs, last], trigger_mode="always_last",
+                  show_progress="hidden")
+    picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
+    who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")
+    for label, button in [(None, right), *enumerate(digit_buttons)]:
+        button.click(functools.partial(keep, label), page, mine,
+                     api_name="right" if label is None else f"it_was_{label}").success(**then_learn)
+    drawings.select(choose, [who, token], chosen, api_visibility="private")
+    for slot, image in enumerate(layers):
+        image.select(looker(slot), [last, picker, who, token], [zoomed, sums], api_visibility="private")
+    remove.click(delete, [chosen, who, token], [chosen, *mine]).success(**then_learn)
+    wipe.click(forget, [who, token], mine).success(**then_learn)
+    imported.upload(upload, [imported, who, token], [notes, *mine]).success(**then_learn)
 
+    def add(label, model):
+        models[label] = model
+        filters[label] = render.filters_image(model)
 
-def load_models(default: str, weights: str | None) -> dict:
-    """The chosen model (from --weights if given) first, then every other zoo model that ships."""
-    models = {default: load_model(default, weights)}
-    for name in MODELS:
-        if name not in models and shipped_path(name).is_file():
-            models[name] = load_model(name)
-    return models
+    def choices(name, who, token):
+        return picker_update(profile(who, token), name)
 
+    return Draw(picker, who, add, choices)
 
-def serve(args) -> None:
-    """Load the models, say what is served where, and serve until Ctrl-C."""
-    try:
-        models = load_models(args.model, args.weights)
-    except WeightsError as e:
-        sys.exit(f"digitpad: {e}")
-    torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
-    # A first optimizer imports torch._dynamo (1.4 s here): pay that while the page loads, not
-    # on the first correction.
-    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
-    demo = build_demo(models, args.model, shared=args.share or args.host not in LOCAL_HOSTS)
-    try:
-        _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port,
-                                              share=args.share, css=CSS, quiet=True,
-                                              prevent_thread_lock=True,
-                                              allowed_paths=[str(home.exports_dir())])
-    except OSError:  # Gradio's own message names its launch() arguments, not our flags
-        sys.exit(f"digitpad: could not serve on {args.host}:{args.port}: the port is taken or the "
-                 f"address is not this machine's. Choose another with --port or --host")
-    print(f"digitpad: {args.model} from {models[args.model].path}")
-    print(f"digitpad: open {local_url}" + (f" or the public link {share_url}" if share_url else
-          (" (this machine only; --host 0.0.0.0 to serve the network, --share for a public link)"
-           if args.host == "127.0.0.1" else "")))
-    print("digitpad: Ctrl-C stops it; digitpad --help lists the flags", flush=True)
-    demo.block_thread()

@@ -1,0 +1,79 @@
+"""The page: its tabs put together, the models it serves, and the server."""
+import importlib
+import sys
+import threading
+
+import gradio as gr
+import torch
+
+from .. import home, runs
+from ..models import MODELS
+from ..names import DEFAULT_MODEL
+from ..weights import WeightsError, load_model, shipped_path
+from . import draw_tab, train_tab
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #responses img,
+#train-filters img { image-rendering: pixelated; }
+#verdict p { font-size: 1.4em; font-weight: 600; }
+#layers img, #why img { margin-top: 28px; }  /* below the label Gradio lays over an image */
+#why img { height: calc(100% - 28px); }
+#probs .output-class { display: none; }  /* the verdict above already names the digit */
+#probs .confidence-set { margin-bottom: 0; }
+#correct { flex-wrap: nowrap; gap: 4px; align-items: center; }
+#correct button { min-width: 0 !important; padding-left: 0; padding-right: 0; }
+"""
+
+
+def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False) -> gr.Blocks:
+    """The page for a dict of loaded models (picker label -> model); callable without a server.
+
+    `shared`: served beyond this machine (see draw_tab.build)."""
+    # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
+    with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
+        token = gr.BrowserState(None, storage_key="digitpad-owner", secret=home.secret())
+        gr.Markdown("## digitpad: draw a digit, watch a small CNN read it layer by layer\n"
+                    "digitcnn learned from MNIST and 30 people's pen-drawn digits; tell it when it "
+                    "is wrong and it learns your style.", elem_id="intro")
+        with gr.Tab("Draw", elem_id="draw-tab"):
+            draw = draw_tab.build(demo, models, default, shared, token)
+        with gr.Tab("Train", elem_id="train-tab"):
+            train_tab.build(models, default, draw, token)
+    return demo
+
+
+def load_models(default: str, weights: str | None) -> dict:
+    """The chosen model (from --weights if given) first, every other zoo model that ships, then
+    the models trained on the page, oldest first."""
+    models = {default: load_model(default, weights)}
+    for name in MODELS:
+        if name not in models and shipped_path(name).is_file():
+            models[name] = load_model(name)
+    return {**models, **runs.trained_models()}
+
+
+def serve(args) -> None:
+    """Load the models, say what is served where, and serve until Ctrl-C."""
+    try:
+        models = load_models(args.model, args.weights)
+    except WeightsError as e:
+        sys.exit(f"digitpad: {e}")
+    torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
+    # A first optimizer imports torch._dynamo (1.4 s here): pay that while the page loads, not
+    # on the first correction.
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
+    demo = build_demo(models, args.model, shared=args.share or args.host not in LOCAL_HOSTS)
+    try:
+        _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port,
+                                              share=args.share, css=CSS, quiet=True,
+                                              prevent_thread_lock=True,
+                                              allowed_paths=[str(home.exports_dir())])
+    except OSError:  # Gradio's own message names its launch() arguments, not our flags
+        sys.exit(f"digitpad: could not serve on {args.host}:{args.port}: the port is taken or the "
+                 f"address is not this machine's. Choose another with --port or --host")
+    print(f"digitpad: {args.model} from {models[args.model].path}")
+    print(f"digitpad: open {local_url}" + (f" or the public link {share_url}" if share_url else
+          (" (this machine only; --host 0.0.0.0 to serve the network, --share for a public link)"
+           if args.host == "127.0.0.1" else "")))
+    print("digitpad: Ctrl-C stops it; digitpad --help lists the flags", flush=True)
+    demo.block_thread()

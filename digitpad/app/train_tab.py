@@ -1,0 +1,129 @@
+"""The Train tab: train a zoo model in a subprocess (digitpad.runs) and watch its curves and
+conv1 filters move; the model joins the Draw tab's picker when it ends."""
+import time
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from .. import data, render
+from ..models import MODELS
+from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
+from ..weights import WeightsError, load_model
+from .draw_tab import Draw
+
+MNIST_TRAIN = 55_000  # training images once the validation split is carved off
+POLL_S = 0.5
+
+
+def mnist_note(root) -> str:
+    """What the tab says when MNIST is not on disk: where it will go, and how to put it there."""
+    if data.has_mnist(root):
+        return ""
+    return (f"**MNIST is not on this machine yet.** Start downloads it (about 12 MB) through "
+            f"torchvision into `{root}`. Offline, copy the four files of "
+            f"[MNIST](https://yann.lecun.com/exdb/mnist/) into `{root}/MNIST/raw/`, or set "
+            f"`DIGITPAD_DATA` to a folder whose `MNIST/raw/` holds them, and restart digitpad.")
+
+
+def progress_bar(step: dict | None) -> str:
+    if step is None:
+        return "<div id='train-progress'>Starting: loading MNIST and the pen digits...</div>"
+    left = time.strftime("%M:%S", time.gmtime(step["left_s"]))
+    return (f"<div id='train-progress'><progress value='{step['step']}' max='{step['steps']}' "
+            f"style='width:100%'></progress><br>epoch {step['epoch']}: {step['images']:,} images, "
+            f"{step['rate']:,.0f} images/s, {left} left</div>")
+
+
+def curves(points: list, kinds: tuple) -> pd.DataFrame:
+    return pd.DataFrame([p for p in points if p[2] in kinds], columns=["images", "value", "curve"])
+
+
+LOSS = ("training loss", "validation loss")
+ACCURACY = ("training accuracy", "validation accuracy", "held-out writers")
+
+
+def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> None:
+    root = data.default_data_dir()
+
+    def train(arch, epochs, pen, images, who, token):
+        """Start a run, then stream its progress; at the end the picker gains the model."""
+        try:
+            run = Run.start(arch, int(epochs), pen, None if images >= MNIST_TRAIN else int(images),
+                            THREADS)
+        except Busy as e:
+            raise gr.Error(str(e))
+        points, step, done = [], None, None
+        yield progress_bar(None), curves([], LOSS), curves([], ACCURACY), gr.skip(), "", gr.skip()
+        while True:
+            alive = run.running()  # asked first, so the read below has every last event
+            kernels = gr.skip()
+            for e in run.events():
+                if e["event"] in ("start", "filters"):
+                    kernels = render.grid(np.asarray(e["weights"], np.float32))
+                elif e["event"] == "step":
+                    step = e
+                    points += [(e["images"], e["loss"], LOSS[0]), (e["images"], e["acc"], ACCURACY[0])]
+                elif e["event"] == "epoch":
+                    points += [(e["images"], e[key], curve) for key, curve in (
+                        ("val_loss", LOSS[1]), ("val_acc", ACCURACY[1]), ("pen_val_acc", ACCURACY[2]))
+                        if e.get(key) is not None]
+                elif e["event"] == "done":
+                    done = e
+            yield (progress_bar(step) if step else gr.skip(), curves(points, LOSS),
+                   curves(points, ACCURACY), kernels, gr.skip(), gr.skip())
+            if not alive:
+                break
+            time.sleep(POLL_S)
+        if done is None:
+            said = ("Stopped before the first epoch ended: nothing was saved." if run.stopped else
+                    f"Training failed: {run.last_words()}")
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, gr.skip()
+            return
+        try:
+            model = load_model(arch, done["weights"])
+        except WeightsError as e:
+            raise gr.Error(f"The run ended but its weights do not load: {e}")
+        called = label(model, models)
+        draw.add(called, model)
+        pen_figure = (f"{done['pen_unseen_acc']:.2%} on pen digits of writers it never trained on"
+                      if done["pen_unseen_acc"] is not None else "no pen digits on this machine to read")
+        said = (f"**{called}**{' (stopped early: its best finished epoch)' if done['interrupted'] else ''}: "
+                f"{done['test_acc']:.2%} on the 10,000 MNIST test images, {pen_figure}. It is in "
+                f"the Draw tab's model picker now, and kept in `{run.folder}`.")
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, draw.choices(called, who, token)
+
+    def stop():
+        run = Run.current
+        if run is None or not run.running():
+            return "Nothing is training."
+        run.stop()
+        return "Stopping: a finished epoch is kept, and joins the picker."
+
+    gr.Markdown("Train a model from scratch here, and watch it learn: the curves grow as it "
+                "trains and the conv1 filters turn from noise into edge detectors. One epoch of "
+                "digitcnn reaches 99% on MNIST's test images. With pen digits on, writer group "
+                f"{HELD_OUT_FOLD} (ten of the thirty writers) is held out, so the pen figure at "
+                "the end is on writers the run never saw.")
+    gr.Markdown(mnist_note(root), elem_id="mnist-note")
+    with gr.Row():
+        arch = gr.Dropdown(list(MODELS), value=default, label="Model", elem_id="train-model")
+        epochs = gr.Slider(1, 5, value=1, step=1, label="Epochs", elem_id="train-epochs")
+        images = gr.Slider(1_000, MNIST_TRAIN, value=MNIST_TRAIN, step=1_000,
+                           label="MNIST images per epoch", elem_id="train-images")
+        pen = gr.Checkbox(True, label="Pen-drawn digits in every batch", elem_id="train-pen")
+    with gr.Row():
+        start = gr.Button("Start", variant="primary", elem_id="train-start")
+        halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
+    bar = gr.HTML(elem_id="train-bar")
+    with gr.Row():
+        loss = gr.LinePlot(curves([], LOSS), x="images", y="value", color="curve", title="Loss",
+                           elem_id="train-loss", height=260)
+        accuracy = gr.LinePlot(curves([], ACCURACY), x="images", y="value", color="curve",
+                               title="Accuracy", elem_id="train-accuracy", height=260)
+    kernels = gr.Image(label="conv1 filters as it learns (blue negative, red positive)",
+                       interactive=False, height=220, elem_id="train-filters")
+    result = gr.Markdown(elem_id="train-result")
+    start.click(train, [arch, epochs, pen, images, draw.who, token],
+                [bar, loss, accuracy, kernels, result, draw.picker], concurrency_limit=None)
+    halt.click(stop, None, result, concurrency_limit=None)

@@ -1,0 +1,114 @@
+"""Training runs started from the page: one `python -m digitpad.train` at a time, followed
+through its events file, stopped with Ctrl-C's signal, and the models they leave under
+runs/trained/ in digitpad's home."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from . import home
+from .weights import WeightsError, load_model
+
+HELD_OUT_FOLD = 0  # with pen digits on, this writer group is held out and scored at the end
+THREADS = max(1, (os.cpu_count() or 2) - 1)  # a run's threads: one core stays with the pad
+
+
+def trained_dir() -> Path:
+    return home.runs_dir() / "trained"
+
+
+class Busy(RuntimeError):
+    """A run is going already: one at a time, so the pad keeps a core."""
+
+
+class Run:
+    """A training subprocess and what it has reported so far."""
+
+    _lock = threading.Lock()
+    current: "Run | None" = None
+
+    def __init__(self, model: str, epochs: int, pen: bool, images: int | None, threads: int):
+        self.folder = trained_dir() / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        self.folder.mkdir(parents=True)
+        self.events_path, self.log_path = self.folder / "events.jsonl", self.folder / "log.txt"
+        self.model, self.read_bytes, self.stopped = model, 0, False
+        argv = [sys.executable, "-m", "digitpad.train", "--model", model, "--epochs", str(epochs),
+                "--out", str(self.folder), "--report-dir", str(self.folder / "reports"),
+                "--events", str(self.events_path), "--threads", str(threads)]
+        argv += ["--fold", str(HELD_OUT_FOLD)] if pen else ["--data", "mnist"]
+        argv += ["--limit", str(images)] if images else []
+        with open(self.log_path, "w") as log:
+            # SIGINT as a terminal gives it (a server started in the background ignores it, and
+            # its children would inherit that): Stop must reach the run's own Ctrl-C handling.
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    @classmethod
+    def start(cls, *args, **kwargs) -> "Run":
+        """Start a run unless one is going (Busy)."""
+        with cls._lock:
+            if cls.current and cls.current.proc.poll() is None:
+                raise Busy("a model is training already: wait for it, or press Stop")
+            cls.current = cls(*args, **kwargs)
+            return cls.current
+
+    def events(self) -> list[dict]:
+        """The events written since the last call (whole lines only)."""
+        if not self.events_path.is_file():
+            return []
+        with open(self.events_path, "rb") as f:
+            f.seek(self.read_bytes)
+            chunk = f.read()
+        whole = chunk[:chunk.rfind(b"\n") + 1]
+        self.read_bytes += len(whole)
+        return [json.loads(line) for line in whole.splitlines()]
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Ctrl-C, as from a terminal: the run keeps its best finished epoch, if it has one."""
+        if self.running():
+            self.stopped = True
+            self.proc.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.proc.wait(timeout)
+
+    def last_words(self) -> str:
+        """The last line the run printed: why it ended, when it failed."""
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"it exited with status {self.proc.returncode}"
+
+    def weights(self) -> Path:
+        return self.folder / f"{self.model}.pt"
+
+
+def label(model, taken=()) -> str:
+    """How the picker names a trained model: "digitcnn (trained at 14:32)", with the day if
+    it was not today, and the seconds if another name in `taken` is the same."""
+    at = datetime.fromisoformat(model.meta["trained_at"])
+    when = at.strftime("%H:%M") if at.date() == datetime.now().date() else at.strftime("%d %b %H:%M")
+    name = f"{model.name} (trained at {when})"
+    return name if name not in taken else f"{name[:-1]}:{at.strftime('%S')})"
+
+
+def trained_models() -> dict:
+    """Every model the page has trained, oldest first, by picker label; a file that does not
+    load is named and skipped, never fatal."""
+    found = {}
+    for path in sorted(trained_dir().glob("*/*.pt")):
+        if path.name.endswith(".resume.pt"):
+            continue
+        try:
+            model = load_model(path.stem, path)
+        except WeightsError as e:
+            print(f"digitpad: skipped a trained model: {e}", file=sys.stderr)
+            continue
+        found[label(model, found)] = model
+    return found

@@ -1,0 +1,136 @@
+"""The Train tab in a real browser: a short run trains, its curves and filters move, the model
+reads a drawing; a second run is stopped midway and nothing is lost."""
+import re
+import time
+
+import pytest
+
+from digitpad.clients import draw, open_pad, settle, start_app
+
+TRAINED = re.compile(r"digitcnn \(trained at \d\d:\d\d\)")
+
+
+def set_slider(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type='number']")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def watch_until_done(page, timeout_s: float = 240) -> tuple[set, list]:
+    """Poll the tab while it trains: the filter images it showed and the loss line's length."""
+    filters, lengths = set(), []
+    deadline = time.monotonic() + timeout_s
+    while "%" not in page.locator("#train-result").inner_text() and time.monotonic() < deadline:
+        img = page.locator("#train-filters img")
+        if img.count():
+            filters.add(img.first.get_attribute("src"))
+        lengths.append(page.evaluate("""() => Math.max(0, ...[...document.querySelectorAll(
+            '#train-loss svg path')].map(p => (p.getAttribute('d') || '').length))"""))
+        time.sleep(0.2)
+    return filters, lengths
+
+
+@pytest.fixture
+def trainer(tmp_path, monkeypatch, mnist_root, small_pendigits):
+    """The app with its own home (no trained models yet) and 300 real pen digits for speed."""
+    monkeypatch.setenv("DIGITPAD_PENDIGITS", str(small_pendigits))
+    proc, url = start_app("--home", str(tmp_path))
+    proc.url, proc.home = url, tmp_path
+    yield proc
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, browser, drawings):
+    from playwright.sync_api import expect
+
+    page = open_pad(browser, trainer.url)
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#mnist-note")).to_have_text("")  # MNIST is on disk here
+    set_slider(page, "train-images", 6000)
+    page.locator("#train-start").click()
+    expect(page.locator("#train-bar")).to_contain_text("images/s", timeout=120_000)
+    filters, lengths = watch_until_done(page)
+    result = page.locator("#train-result").inner_text()
+    assert "on the 10,000 MNIST test images" in result and "writers it never trained on" in result
+    assert len(filters) >= 3, "the conv1 filters were redrawn as it trained"
+    grew = [n for n in lengths if n]
+    assert grew and grew[-1] > grew[0], "the loss curve grew while it trained"
+    test_acc = float(re.search(r"(\d+\.\d+)% on the 10,000", result)[1])
+    assert test_acc > 80  # 6,000 images, one epoch
+    page.screenshot(path="docs/train.png", full_page=True)
+
+    # The model is chosen in the Draw tab's picker and reads a drawing there.
+    page.get_by_role("tab", name="Draw").click()
+    expect(page.locator("#picker input")).to_have_value(TRAINED, timeout=30_000)
+    label = page.locator("#picker input").input_value()
+    seven = next(d for d in drawings if d.label == 7)
+    draw(page, seven)
+    expect(page.locator("#verdict")).to_contain_text(re.compile("It's a|Not sure"), timeout=30_000)
+    settle(page, "#input28 img")
+
+    # A second, full-size run is stopped before its first epoch ends: nothing is saved, and
+    # the first run's model still loads and reads.
+    page.get_by_role("tab", name="Train").click()
+    set_slider(page, "train-images", 55_000)
+    page.locator("#train-start").click()
+    expect(page.locator("#train-bar")).to_contain_text("epoch 1:", timeout=120_000)
+    page.locator("#train-stop").click()
+    expect(page.locator("#train-result")).to_contain_text("Stopped before the first epoch ended",
+                                                          timeout=60_000)
+    runs = sorted((trainer.home / "runs" / "trained").iterdir())
+    assert len(runs) == 2 and (runs[0] / "digitcnn.pt").is_file() and not (runs[1] / "digitcnn.pt").exists()
+    page.get_by_role("tab", name="Draw").click()
+    expect(page.locator("#picker input")).to_have_value(label)
+    page.reload()
+    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    page.locator("#picker input").click()
+    page.get_by_role("option", name=label).click()
+    draw(page, seven)
+    expect(page.locator("#verdict")).to_contain_text(re.compile("It's a|Not sure"), timeout=30_000)
+
+
+def test_trained_models_join_the_picker_after_a_restart(tmp_path, monkeypatch, mnist_root):
+    """A model trained on the page (here by the same command the tab runs) loads at start, and a
+    damaged one is skipped with its name."""
+    import subprocess
+    import sys
+
+    from digitpad import runs
+    from digitpad.app import load_models
+
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
+    folder = runs.trained_dir() / "20260101-000000-000000"
+    subprocess.run([sys.executable, "-m", "digitpad.train", "--data", "mnist", "--limit", "1000",
+                    "--val-size", "500", "--epochs", "1", "--out", str(folder),
+                    "--report-dir", str(folder / "r")], check=True, capture_output=True)
+    (runs.trained_dir() / "broken").mkdir()
+    (runs.trained_dir() / "broken" / "digitcnn.pt").write_bytes(b"not a checkpoint")
+    models = load_models("digitcnn", None)
+    [trained] = [name for name in models if TRAINED.fullmatch(name)]
+    assert models[trained].path == folder / "digitcnn.pt"
+
+
+def test_one_run_at_a_time_and_stop_keeps_no_half_epoch(tmp_path, monkeypatch, mnist_root):
+    from digitpad import runs
+
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
+    run = runs.Run.start("digitcnn", 5, pen=False, images=None, threads=1)
+    try:
+        with pytest.raises(runs.Busy, match="training already"):
+            runs.Run.start("digitcnn", 1, pen=False, images=1000, threads=1)
+        deadline = time.monotonic() + 120
+        while not any(e["event"] == "step" for e in run.events()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        run.stop()
+    assert run.wait() == 1 and "no epoch finished" in run.last_words()
+    assert not run.weights().exists() and run.stopped
+
+
+def test_without_mnist_the_tab_says_where_it_goes_and_how_to_get_it(tmp_path, mnist_root):
+    from digitpad.app.train_tab import mnist_note
+
+    said = mnist_note(tmp_path)
+    assert "not on this machine" in said and str(tmp_path) in said and "DIGITPAD_DATA" in said
+    assert mnist_note(mnist_root) == ""
