@@ -47,7 +47,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     page = open_pad(browser, trainer.url)
     page.get_by_role("tab", name="Train").click()
     expect(page.locator("#mnist-note")).to_have_text("")  # MNIST is on disk here
-    set_slider(page, "train-images", 6000)
+    set_slider(page, "train-images", 15_000)
     page.locator("#train-start").click()
     expect(page.locator("#train-bar")).to_contain_text("images/s", timeout=120_000)
     filters, lengths = watch_until_done(page)
@@ -57,7 +57,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     grew = [n for n in lengths if n]
     assert grew and grew[-1] > grew[0], "the loss curve grew while it trained"
     test_acc = float(re.search(r"(\d+\.\d+)% on the 10,000", result)[1])
-    assert test_acc > 80  # 6,000 images, one epoch
+    assert test_acc > 80  # 15,000 images, one epoch
     page.screenshot(path="docs/train.png", full_page=True)
 
     # The model is chosen in the Draw tab's picker and reads a drawing there.

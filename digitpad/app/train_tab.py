@@ -35,12 +35,16 @@ def progress_bar(step: dict | None) -> str:
             f"{step['rate']:,.0f} images/s, {left} left</div>")
 
 
-def curves(points: list, kinds: tuple) -> pd.DataFrame:
-    return pd.DataFrame([p for p in points if p[2] in kinds], columns=["images", "value", "curve"])
+def curves(points: list, kinds: tuple) -> pd.DataFrame | None:
+    """The points of these curves, or None before there are any: a Gradio 6 line plot first
+    given an empty frame draws axes but never lines for the frames that follow."""
+    shown = [p for p in points if p[2] in kinds]
+    return pd.DataFrame(shown, columns=["images", "value", "curve"]) if shown else None
 
 
 LOSS = ("training loss", "validation loss")
 ACCURACY = ("training accuracy", "validation accuracy", "held-out writers")
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")  # each curve keeps its colour as others appear
 
 
 def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> None:
@@ -54,7 +58,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
         except Busy as e:
             raise gr.Error(str(e))
         points, step, done = [], None, None
-        yield progress_bar(None), curves([], LOSS), curves([], ACCURACY), gr.skip(), "", gr.skip()
+        yield progress_bar(None), None, None, gr.skip(), "", gr.skip()
         while True:
             alive = run.running()  # asked first, so the read below has every last event
             kernels = gr.skip()
@@ -117,10 +121,10 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
         halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
     bar = gr.HTML(elem_id="train-bar")
     with gr.Row():
-        loss = gr.LinePlot(curves([], LOSS), x="images", y="value", color="curve", title="Loss",
-                           elem_id="train-loss", height=260)
-        accuracy = gr.LinePlot(curves([], ACCURACY), x="images", y="value", color="curve",
-                               title="Accuracy", elem_id="train-accuracy", height=260)
+        loss = gr.LinePlot(x="images", y="value", color="curve", title="Loss", height=260,
+                           color_map=dict(zip(LOSS, COLOURS)), elem_id="train-loss")
+        accuracy = gr.LinePlot(x="images", y="value", color="curve", title="Accuracy", height=260,
+                               color_map=dict(zip(ACCURACY, COLOURS)), elem_id="train-accuracy")
     kernels = gr.Image(label="conv1 filters as it learns (blue negative, red positive)",
                        interactive=False, height=220, elem_id="train-filters")
     result = gr.Markdown(elem_id="train-result")
