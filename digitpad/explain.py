@@ -7,7 +7,7 @@ from torch import nn
 
 from .data import normalize
 
-STEPS = 8  # integrated-gradient steps: each adds a forward and a backward of one image per digit
+STEPS = 16  # integrated-gradient steps: each adds a forward and a backward of one image per digit
 
 
 def blank() -> torch.Tensor:
@@ -20,16 +20,20 @@ def attribution(model: nn.Module, x: torch.Tensor, digits: list[int], steps: int
     to `x` [1, 1, 28, 28]: [len(digits), 28, 28], positive where ink pushed toward that digit.
 
     Each map sums to that digit's logit at `x` minus its logit on the blank canvas, up to the
-    error of `steps` midpoint steps."""
+    error of `steps` midpoint steps. The steps are spaced as u^2 (u evenly spaced, each
+    weighted 2u): a model trained with label smoothing does most of its rising in the first
+    fifth of the path, where even steps put too few of them."""
     base = blank()
-    alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
+    u = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
+    alphas, weights = u ** 2, 2 * u / steps
     path = (base + alphas.view(-1, 1, 1, 1) * (x - base)).repeat(len(digits), 1, 1, 1)  # [D*S, 1, 28, 28]
     path.requires_grad_(True)
     with torch.enable_grad():
         logits = model.eval()(path)                                                  # [D*S, 10]
         picked = logits[torch.arange(len(path)), torch.tensor(digits).repeat_interleave(steps)]
         (grads,) = torch.autograd.grad(picked.sum(), path)
-    return (grads.view(len(digits), steps, 28, 28).mean(1) * (x - base)[0]).detach()
+    summed = (grads.view(len(digits), steps, 28, 28) * weights.view(1, -1, 1, 1)).sum(1)
+    return (summed * (x - base)[0]).detach()
 
 
 @dataclass
