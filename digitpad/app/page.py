@@ -22,6 +22,7 @@ CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #respon
 #probs .confidence-set { margin-bottom: 0; }
 #correct { flex-wrap: nowrap; gap: 4px; align-items: center; }
 #correct button { min-width: 0 !important; padding-left: 0; padding-right: 0; }
+@media (max-width: 500px) { #intro p { display: none; } }  /* a phone keeps the verdict in view */
 """
 
 
