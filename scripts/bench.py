@@ -15,6 +15,7 @@ teach:   in each writer fold, every unseen writer teaches the fold's digitcnn th
          fold's training writers only. Fold models missing from runs/folds/ are trained first.
 """
 import argparse
+import contextlib
 import os
 import tempfile
 import time
@@ -161,10 +162,25 @@ def handler_ms(model, canvases) -> tuple[list, list]:
     return total, pre
 
 
+@contextlib.contextmanager
+def throwaway_home():
+    """digitpad's home in a temporary folder for the block, so the user's drawings and runs stay
+    out of it, and the sections after it find the user's home (and its fold models) again."""
+    before = os.environ.get("DIGITPAD_HOME")
+    with tempfile.TemporaryDirectory(prefix="digitpad-bench-") as tmp:
+        os.environ["DIGITPAD_HOME"] = tmp
+        try:
+            yield tmp
+        finally:
+            if before is None:
+                del os.environ["DIGITPAD_HOME"]
+            else:
+                os.environ["DIGITPAD_HOME"] = before
+
+
 def training_in_the_background():
-    """A run as the page's Train tab starts it (MNIST alone, 5 epochs), in a throwaway home,
-    once it is past loading and training; stop it with .stop()."""
-    os.environ["DIGITPAD_HOME"] = tempfile.mkdtemp(prefix="digitpad-bench-")
+    """A run as the page's Train tab starts it (MNIST alone, 5 epochs), once it is past loading
+    and training; stop it with .stop()."""
     run = runs.Run.start("digitcnn", 5, pen=False, images=None, threads=runs.THREADS)
     while not any(e["event"] == "step" for e in run.events()):
         if not run.running():
@@ -179,13 +195,14 @@ def bench_latency(args):
     rng = np.random.default_rng(11)
     canvases = [pendigits.render(d, rng) for d in drawings]
     rows = [(name, *handler_ms(load_model(name), canvases)) for name in args.models]
-    run = training_in_the_background()
-    try:
-        rows.append((f"{DEFAULT_MODEL}, while the Train tab trains ({runs.THREADS} thread"
-                     f"{'s' * (runs.THREADS != 1)})", *handler_ms(load_model(), canvases)))
-    finally:
-        run.stop()
-        run.wait()
+    with throwaway_home():
+        run = training_in_the_background()
+        try:
+            rows.append((f"{DEFAULT_MODEL}, while the Train tab trains ({runs.THREADS} thread"
+                         f"{'s' * (runs.THREADS != 1)})", *handler_ms(load_model(), canvases)))
+        finally:
+            run.stop()
+            run.wait()
     print(f"\n| model | handler p50 | handler p95 | preprocess p50 |\n|---|---|---|---|")
     for name, total, pre in rows:
         p50, p95 = np.percentile(total, [50, 95])
@@ -193,8 +210,6 @@ def bench_latency(args):
 
 
 def bench_load(args):
-    import tempfile
-
     from digitpad.clients import rss_mib, save_pngs, send_all, start_app
     drawings = drawn.sample(pendigits.load(pendigits.locate()), 500, seed=12)
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,17 +263,14 @@ def pen_up_seconds(browser, url, drawing, selector) -> tuple[float, float]:
 
 
 def bench_browser(args):
-    import os
     import shutil
-    import tempfile
 
     from playwright.sync_api import expect, sync_playwright
 
     from digitpad.clients import draw, free_port, open_pad, settle, start_app
     pen = pendigits.load(pendigits.locate(args.pendigits))
     drawings = drawn.sample(pen, args.clicks, seed=13)
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
-        os.environ["DIGITPAD_HOME"] = tmp  # the user's own drawings stay out of it
+    with throwaway_home(), sync_playwright() as pw:
         proc, url = start_app()
         empty = empty_page()
         _, empty_url, _ = empty.launch(server_port=free_port(), quiet=True, prevent_thread_lock=True)
