@@ -193,6 +193,11 @@ def schedule(opt, kind: str, steps: int):
         opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / (steps - warm)))
 
 
+def conv1_kernels(model) -> list:
+    """conv1's kernels as nested lists [C][k][k]: the filters the Train tab draws."""
+    return model.conv1.weight.detach()[:, 0].cpu().tolist()
+
+
 class Events:
     """Progress as JSON lines for the page's Train tab; does nothing without a path."""
 
@@ -256,7 +261,7 @@ def train_epoch(model, opt, sched, ema, images, labels, pen, args, epoch, device
             window = [0.0, 0, 0]
         if done % filters_every == 0:
             args.events("filters", images=clock["images"] + seen,
-                        weights=model.conv1.weight.detach()[:, 0].cpu().tolist())
+                        weights=conv1_kernels(model))
     clock["images"] += seen
     clock["seconds"] += time.perf_counter() - start
     return total_loss / seen, correct / seen
@@ -345,7 +350,7 @@ def fit(args) -> dict:
     print(f"training {args.model} on {len(x_tr)} MNIST images{pen_note} ({device}), "
           f"validating on {len(x_val)} MNIST images{held_note}")
     args.events("start", model=args.model, epochs=args.epochs, images_per_epoch=len(x_tr),
-                pen=bool(pen), weights=model.conv1.weight.detach()[:, 0].cpu().tolist())
+                pen=bool(pen), weights=conv1_kernels(model))
     try:
         while state["epoch"] < args.epochs:
             epoch = state["epoch"] + 1

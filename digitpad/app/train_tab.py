@@ -12,7 +12,7 @@ from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load_model
 from .draw_tab import Draw
 
-MNIST_TRAIN = 55_000  # training images once the validation split is carved off
+MNIST_TRAIN = 60_000 - data.VAL_SIZE  # MNIST training images once validation is carved off
 POLL_S = 0.5
 
 
