@@ -218,10 +218,12 @@ def batch_plan(n_images: int, args, pen) -> tuple[int, int]:
     return n_pen, math.ceil(n_images / (args.batch_size - n_pen))
 
 
-def train_epoch(model, opt, sched, ema, images, labels, pen, args, epoch, device, clock):
+def train_epoch(model, opt, sched, ema, images, labels, pen, args, epoch, device, clock, watch=None):
     """One pass over MNIST in a seeded order, pen digits mixed in; returns mean loss and accuracy.
 
-    `clock` carries the run's images seen and seconds spent, for the events' rate and time left."""
+    `clock` carries the run's images seen and seconds spent, for the events' rate and time left.
+    `watch(images, seconds, model)` is called after every step with those and the model that
+    would be kept; the clock stops while it runs (bench.py times the run to 99% with it)."""
     model.train()
     torch.manual_seed(args.seed * 1000 + epoch)  # dropout: same stream on resume
     gen = torch.Generator(device=device).manual_seed(args.seed * 1000 + epoch)
@@ -262,6 +264,11 @@ def train_epoch(model, opt, sched, ema, images, labels, pen, args, epoch, device
         if done % filters_every == 0:
             args.events("filters", images=clock["images"] + seen,
                         weights=conv1_kernels(model))
+        if watch:
+            paused = time.perf_counter()
+            watch(clock["images"] + seen, clock["seconds"] + paused - start, ema.module if ema else model)
+            model.train()
+            start += time.perf_counter() - paused
     clock["images"] += seen
     clock["seconds"] += time.perf_counter() - start
     return total_loss / seen, correct / seen
@@ -298,12 +305,12 @@ def interrupts_held():
         raise KeyboardInterrupt
 
 
-def fit(args) -> dict:
+def fit(args, watch=None) -> dict:
     """Train with early stopping on the validation score; save weights, history and plots.
 
     The score is MNIST validation accuracy, averaged with held-out pen writers' accuracy when
     a fold holds some out, so neither is given up for the other; with nothing held out the
-    last epoch is kept.
+    last epoch is kept. `watch`: see train_epoch.
     """
     device = pick_device(args.device)
     if args.threads:
@@ -356,7 +363,7 @@ def fit(args) -> dict:
             epoch = state["epoch"] + 1
             start = time.perf_counter()
             tr_loss, tr_acc = train_epoch(model, opt, sched, ema, x_tr, y_tr, pen_batches, args, epoch,
-                                          device, state["clock"])
+                                          device, state["clock"], watch)
             row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc}
             scores = []
             if len(x_val):

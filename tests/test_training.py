@@ -2,11 +2,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from digitpad.train import main, parse_args, schedule
+from digitpad import data
+from digitpad.train import evaluate, fit, main, parse_args, schedule
 from digitpad.weights import load_model
 
 SMALL = ["--data", "mnist", "--limit", "2000", "--val-size", "1000", "--patience", "9"]  # pen data: test_pen.py
@@ -67,6 +70,35 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root):
     sa = torch.load(tmp_path / "straight" / "w" / "digitcnn.pt", weights_only=True)["state_dict"]
     sb = torch.load(broken / "w" / "digitcnn.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_a_watcher_sees_every_step_off_the_clock_and_changes_nothing(tmp_path, mnist_root):
+    """bench.py's way to time a run to 99%: evaluating mid-run (here without EMA, so the trained
+    model itself) leaves training exactly as it was, and its time is not training time."""
+    calls = []
+
+    def watch(images, seconds, model):
+        calls.append((images, seconds))
+        evaluate(model, torch.full((10, 1, 28, 28), 0.5), torch.zeros(10, dtype=torch.long))
+        time.sleep(0.1)
+
+    watched = fit(parse_args(args(tmp_path / "watched", mnist_root, "--epochs", "1", "--ema", "0")), watch)
+    plain = fit(parse_args(args(tmp_path / "plain", mnist_root, "--epochs", "1", "--ema", "0")))
+    assert [i for i, _ in calls] == [min(64 * n, 2000) for n in range(1, 33)]
+    assert watched["train_loop_s"] < 0.1 * len(calls) and calls[-1][1] <= watched["train_loop_s"]
+    sa, sb = (torch.load(f / "w" / "digitcnn.pt", weights_only=True)["state_dict"]
+              for f in (tmp_path / "watched", tmp_path / "plain"))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa) and watched["test_acc"] == plain["test_acc"]
+
+
+def test_augmentation_warps_and_thickens_as_torch_would(mnist_root):
+    """Its faster grid and 3x3 max/min are torch's affine_grid and stride-1 max-pool."""
+    x = data.load_mnist(mnist_root, train=False)[0][:64]
+    theta = torch.randn(64, 2, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(data._affine_grid(theta), F.affine_grid(theta, [64, 1, 28, 28], align_corners=False),
+                          atol=1e-5)
+    assert torch.equal(data._spread(x, torch.maximum, 0.0), F.max_pool2d(x, 3, 1, 1))
+    assert torch.equal(data._spread(x, torch.minimum, 1.0), -F.max_pool2d(-x, 3, 1, 1))
 
 
 def test_a_recipe_sets_defaults_and_a_flag_overrides_one():
