@@ -49,13 +49,16 @@ class Run:
                                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     @classmethod
-    def start(cls, *args, **kwargs) -> "Run":
-        """Start a run unless one is going (Busy)."""
+    def start(cls, *args, on_end=None, **kwargs) -> "Run":
+        """Start a run unless one is going (Busy); `on_end(run)` is called from a thread of its
+        own once the run exits, whether or not a page still follows it."""
         with cls._lock:
             if cls.current and cls.current.proc.poll() is None:
                 raise Busy("a model is training already: wait for it, or press Stop")
-            cls.current = cls(*args, **kwargs)
-            return cls.current
+            run = cls.current = cls(*args, **kwargs)
+        if on_end:
+            threading.Thread(target=lambda: (run.proc.wait(), on_end(run)), daemon=True).start()
+        return run
 
     def events(self) -> list[dict]:
         """The events written since the last call (whole lines only)."""

@@ -90,6 +90,35 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     expect(page.locator("#verdict")).to_contain_text(re.compile("It's a|Not sure"), timeout=30_000)
 
 
+def test_a_run_whose_page_was_closed_still_joins_the_picker(trainer, browser):
+    """The page that started a run is closed mid-run: the run goes on, and its model is in the
+    picker of the next page opened, without a restart."""
+    from playwright.sync_api import expect
+
+    page = open_pad(browser, trainer.url)
+    page.get_by_role("tab", name="Train").click()
+    set_slider(page, "train-images", 5_000)
+    page.locator("#train-start").click()
+    expect(page.locator("#train-bar")).to_contain_text("Starting", timeout=30_000)
+    page.close()
+    [run] = (trainer.home / "runs" / "trained").iterdir()
+    deadline = time.monotonic() + 240
+    while '"done"' not in ((run / "events.jsonl").read_text() if (run / "events.jsonl").exists() else ""):
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.5)
+    # The server adopts the model once the run's process has exited: a page opened a moment
+    # later may still miss it, so open pages until one lists it.
+    while True:
+        page = open_pad(browser, trainer.url)
+        page.locator("#picker input").click()
+        try:
+            expect(page.get_by_role("option", name=TRAINED)).to_have_count(1, timeout=3_000)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the model never joined the picker"
+            page.close()
+
+
 def test_trained_models_join_the_picker_after_a_restart(tmp_path, monkeypatch, mnist_root):
     """A model trained on the page (here by the same command the tab runs) loads at start, and a
     damaged one is skipped with its name."""

@@ -1,5 +1,7 @@
 """The Train tab: train a zoo model in a subprocess (digitpad.runs) and watch its curves and
 conv1 filters move; the model joins the Draw tab's picker when it ends."""
+import sys
+import threading
 import time
 
 import gradio as gr
@@ -49,12 +51,30 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")  # each curve keeps its colour as ot
 
 def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> None:
     root = data.default_data_dir()
+    adopted, adopting = {}, threading.Lock()  # run folder -> its model's label in the picker
+
+    def adopt(run: Run) -> str | None:
+        """The ended run's model joins the picker once, whoever gets here first: the page that
+        follows the run, or the thread waiting on it (the page may have been closed). None when
+        the run saved nothing."""
+        with adopting:
+            if run.folder not in adopted and run.weights().is_file():
+                model = load_model(run.model, run.weights())
+                adopted[run.folder] = label(model, models)
+                draw.add(adopted[run.folder], model)
+            return adopted.get(run.folder)
+
+    def adopt_unwatched(run: Run) -> None:
+        try:
+            adopt(run)
+        except WeightsError as e:
+            print(f"digitpad: a finished run's weights do not load: {e}", file=sys.stderr)
 
     def train(arch, epochs, pen, images, who, token):
         """Start a run, then stream its progress; at the end the picker gains the model."""
         try:
             run = Run.start(arch, int(epochs), pen, None if images >= MNIST_TRAIN else int(images),
-                            THREADS)
+                            THREADS, on_end=adopt_unwatched)
         except Busy as e:
             raise gr.Error(str(e))
         points, step, done = [], None, None
@@ -85,11 +105,9 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, gr.skip()
             return
         try:
-            model = load_model(arch, done["weights"])
+            called = adopt(run)
         except WeightsError as e:
             raise gr.Error(f"The run ended but its weights do not load: {e}")
-        called = label(model, models)
-        draw.add(called, model)
         pen_figure = (f"{done['pen_unseen_acc']:.2%} on pen digits of writers it never trained on"
                       if done["pen_unseen_acc"] is not None else "no pen digits on this machine to read")
         said = (f"**{called}**{' (stopped early: its best finished epoch)' if done['interrupted'] else ''}: "
