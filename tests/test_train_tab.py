@@ -56,6 +56,8 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     assert len(filters) >= 3, "the conv1 filters were redrawn as it trained"
     grew = [n for n in lengths if n]
     assert grew and grew[-1] > grew[0], "the loss curve grew while it trained"
+    for curve in ("validation accuracy", "held-out writers"):  # one epoch draws these too
+        expect(page.locator("#train-accuracy")).to_contain_text(curve)
     test_acc = float(re.search(r"(\d+\.\d+)% on the 10,000", result)[1])
     assert test_acc > 80  # 15,000 images, one epoch
     page.screenshot(path="docs/train.png", full_page=True)

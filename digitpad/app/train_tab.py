@@ -85,13 +85,13 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
             for e in run.events():
                 if e["event"] in ("start", "filters"):
                     kernels = render.grid(np.asarray(e["weights"], np.float32))
-                elif e["event"] == "step":
-                    step = e
-                    points += [(e["images"], e["loss"], LOSS[0]), (e["images"], e["acc"], ACCURACY[0])]
-                elif e["event"] == "epoch":
+                if e["event"] in ("start", "val", "epoch"):  # start: the untrained model's
                     points += [(e["images"], e[key], curve) for key, curve in (
                         ("val_loss", LOSS[1]), ("val_acc", ACCURACY[1]), ("pen_val_acc", ACCURACY[2]))
                         if e.get(key) is not None]
+                elif e["event"] == "step":
+                    step = e
+                    points += [(e["images"], e["loss"], LOSS[0]), (e["images"], e["acc"], ACCURACY[0])]
                 elif e["event"] == "done":
                     done = e
             yield (progress_bar(step) if step else gr.skip(), curves(points, LOSS),
