@@ -34,7 +34,9 @@ RECIPES = {
                   label_smoothing=0.0, augment_share=0.0, ema=0.0, precision="fp32", patience=3),
 }
 WARMUP = 0.05  # share of all steps over which the linear schedule's rate rises to --lr
-CURVE_POINTS = 4  # validations a run makes at least, for the page's curves (with --events)
+# Shares of a run at which a run with --events also validates, for the page's curves: where
+# a short run climbs most. Epoch ends are validated anyway.
+CURVE_CHECKS = (1 / 8, 1 / 4, 1 / 2)
 
 
 def parse_args(argv=None):
@@ -102,8 +104,8 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None,
                    help="train on only the first N MNIST training images (quick experiments, smoke tests)")
     p.add_argument("--events", type=Path, default=None,
-                   help="also append progress as JSON lines to this file, validating a few times within "
-                        "short runs' epochs for the curves (the page's Train tab reads it)")
+                   help="also append progress as JSON lines to this file, and validate at 1/8, 1/4 "
+                        "and 1/2 of the run for its curves (the page's Train tab reads it)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run saved in <out>/<model>.resume.pt")
     args = p.parse_args(argv)
@@ -365,8 +367,9 @@ def fit(args, watch=None) -> dict:
     watchers, untrained = [watch] if watch else [], {}
     if args.events.path:  # the page's validation curves: from the untrained model on, a few an epoch
         untrained = {} if state["epoch"] else validate(kept, x_val, y_val, pen_val)
-        watchers.append(mid_epoch_validation(args, len(x_tr) + n_pen * steps, state["clock"]["images"],
-                                             x_val, y_val, pen_val))
+        epoch_images = len(x_tr) + n_pen * steps
+        watchers.append(mid_epoch_validation(args, epoch_images * args.epochs, epoch_images,
+                                             state["clock"]["images"], x_val, y_val, pen_val))
     args.events("start", model=args.model, epochs=args.epochs, images_per_epoch=len(x_tr),
                 pen=bool(pen), weights=conv1_kernels(model), images=state["clock"]["images"],
                 **untrained)
@@ -450,13 +453,11 @@ def fit(args, watch=None) -> dict:
     return {**meta, "interrupted": interrupted}
 
 
-def mid_epoch_validation(args, epoch_images: int, done: int, x_val, y_val, pen_val):
-    """For the page's curves: a watcher that validates at even points within each epoch (its
-    end is validated anyway) as "val" events, so that one epoch draws a curve, not a point."""
-    per_epoch = math.ceil(CURVE_POINTS / args.epochs)
-    marks = [e * epoch_images + k * epoch_images // per_epoch
-             for e in range(args.epochs) for k in range(1, per_epoch)]
-    marks = [m for m in marks if m > done]  # a resumed run: what is left
+def mid_epoch_validation(args, run_images: int, epoch_images: int, done: int, x_val, y_val, pen_val):
+    """For the page's curves: a watcher that validates at CURVE_CHECKS of the run as "val"
+    events, so that even one epoch draws a curve with its early climb."""
+    marks = [round(run_images * share) for share in CURVE_CHECKS]
+    marks = [m for m in marks if m > done and m % epoch_images]  # a resumed run: what is left
 
     def watch(images, seconds, model):
         if marks and images >= marks[0]:
