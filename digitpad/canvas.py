@@ -6,17 +6,18 @@ import torch
 from PIL import Image
 
 from .data import normalize
+from .strokes import WORK, Pad, parse  # WORK: larger canvases are shrunk below it first
 
 FIT = 20          # MNIST fits each digit into a 20x20 box ...
 SIZE = 28         # ... and centres it by mass in 28x28
-WORK = 512        # larger canvases are box-shrunk below this first: ample for a 20px digit
 INK_FLOOR = 0.1   # below this, ink is compression noise or background texture
 MIN_STROKE = 8    # a digit has a connected stroke at least this long in the 20x20 box
 VERSION = 1       # bump when the output for a canvas changes: cached pen digits are keyed by it
 
 
 def preprocess(image) -> torch.Tensor | None:
-    """A PIL image, uint8/float array or Sketchpad value -> [1, 1, 28, 28] normalized, or None if blank."""
+    """A PIL image, uint8/float array, Sketchpad value or the pad's strokes (strokes.Pad or its
+    value as a dict) -> [1, 1, 28, 28] normalized, or None if blank."""
     digit = mnist_image(ink_map(image))
     if digit is None:
         return None
@@ -25,8 +26,10 @@ def preprocess(image) -> torch.Tensor | None:
 
 def ink_map(image) -> np.ndarray:
     """Ink strength in [0, 1] (float32 HxW), whatever the canvas's polarity and transparency."""
+    if isinstance(image, Pad):
+        return image.ink()
     if isinstance(image, dict):
-        return _sketchpad_ink(image)
+        return parse(image).ink() if "strokes" in image else _sketchpad_ink(image)
     if isinstance(image, (str, Path)):
         try:
             image = Image.open(image)
@@ -41,7 +44,7 @@ def ink_map(image) -> np.ndarray:
             return np.zeros((0, 0), np.float32)
         img = Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
     else:
-        raise ValueError(f"expected an image (PIL image, numpy array or Sketchpad value), "
+        raise ValueError(f"expected an image (PIL image, numpy array, Sketchpad value or strokes), "
                          f"got {type(image).__name__}")
     if "A" in img.getbands():
         alpha = img.getchannel("A")

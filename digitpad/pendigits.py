@@ -9,15 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 from . import home
 from .data import denormalize
 from .canvas import VERSION as PREPROCESS_VERSION
 from .canvas import preprocess
+from .strokes import CANVAS, rasterize
 from .weights import save_atomic
 
-CANVAS = 400
 VARIANTS = ("white", "transparent", "dark")
 BRUSH = (0.02, 0.08)    # brush width, as a fraction of the canvas, drawn uniformly from this range
 EXTENT = (0.3, 0.85)    # the digit's larger side, likewise
@@ -118,16 +117,7 @@ def render(d: Drawing, rng: np.random.Generator, variant: str = "white", size: i
         centre = [rng.uniform(h, size - h) if h < size - h else size / 2 for h in half]
     offset = np.asarray(centre) - (lo + hi) / 2 * scale
 
-    mask = Image.new("L", (size, size), 0)
-    draw = ImageDraw.Draw(mask)
-    r = brush / 2
-    for s in d.strokes:
-        xy = [tuple(p) for p in s * scale + offset]
-        if len(xy) > 1:
-            draw.line(xy, fill=255, width=max(1, round(brush)), joint="curve")
-        for x, y in (xy[0], xy[-1]):  # round caps
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
-    ink = np.asarray(mask)
+    ink = rasterize([s * scale + offset for s in d.strokes], (size, size), brush)
 
     canvas = np.empty((size, size, 4), np.uint8)
     if variant == "white":      # what the Sketchpad sends: black ink composited on white

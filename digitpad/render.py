@@ -14,6 +14,7 @@ from .data import denormalize
 from .explain import WorkedSum, attribution, geometry, receptive_field, worked_sum
 from .inference import classify
 from .models import count_parameters
+from . import strokes
 from .canvas import ink_map, preprocess
 
 CELL = 56       # every feature map is scaled up to about this many pixels a side
@@ -230,13 +231,42 @@ def scorecard(drawings: list, base_name: str) -> str:
 EMPTY = "Draw a digit (0-9) on the pad: the prediction and every layer update after each stroke."
 
 
+def _input(canvas) -> tuple[torch.Tensor | None, str]:
+    """preprocess's input and the verdict if it is None, or (None, why the canvas could not be read).
+
+    A string is the pad's JSON, never a file name: the page's endpoints take any client's strings."""
+    try:
+        return preprocess(strokes.parse(canvas) if isinstance(canvas, (str, bytes)) else canvas), EMPTY
+    except ValueError as e:
+        return None, f"That canvas could not be read: {e}"
+
+
+@dataclass
+class Glance:
+    """The quick part of a reading, sent while the pen moves."""
+    verdict: str
+    probs: dict[str, float] | None
+    digit: int | None
+    input: np.ndarray | None
+    x: torch.Tensor | None
+
+
+def glance(model: nn.Module, canvas) -> Glance:
+    """preprocess + classify for one canvas value: the verdict, probabilities and the 28x28 view."""
+    x, empty = _input(canvas)
+    if x is None:
+        return Glance(empty, None, None, None, None)
+    result = classify(model, x)
+    return Glance(verdict(result.probs), {str(d): p for d, p in enumerate(result.probs)}, result.digit,
+                  input_image(x), x)
+
+
 def panels(model: nn.Module, canvas, filters: np.ndarray | None = None) -> Panels:
     """preprocess + classify + render for one canvas value: the whole page in one call."""
-    try:
-        x = preprocess(canvas)
-    except ValueError as e:
-        return Panels(f"That canvas could not be read: {e}", None, None, None, [],
-                      filters_image(model) if filters is None else filters, None, None, [])
+    x, empty = _input(canvas)
+    if x is None and empty != EMPTY:
+        return Panels(empty, None, None, None, [], filters_image(model) if filters is None else filters,
+                      None, None, [])
     return reading(model, x, filters)
 
 

@@ -5,6 +5,7 @@ serializes their writes, so two tabs adding drawings at once both land.
 """
 import csv
 import io
+import json
 import sqlite3
 import sys
 import time
@@ -18,6 +19,7 @@ import torch
 from PIL import Image
 
 from .data import denormalize, normalize
+from .strokes import parse
 from .weights import write_atomic
 
 APP_ID = 0x44504144  # "DPAD" in PRAGMA application_id: a file made by digitpad, not another program
@@ -38,7 +40,8 @@ CREATE TABLE drawings (
     model TEXT NOT NULL,        -- which model that was
     base_said INTEGER NOT NULL, -- what the base model read
     mine_said INTEGER NOT NULL, -- what the personal model read before it learned this drawing
-    created REAL NOT NULL);
+    created REAL NOT NULL,
+    strokes TEXT);              -- the pad's value (strokes.Pad JSON), so it can be read again at any canvas
 """
 CSV_FIELDS = ("file", "label", "said", "model", "created")
 
@@ -54,6 +57,7 @@ class Drawing:
     base_said: int
     mine_said: int
     created: float
+    strokes: str | None  # the pad's JSON; None for drawings kept before strokes were
 
 
 class Store:
@@ -71,6 +75,8 @@ class Store:
         with closing(self._db()) as db, db:
             if not db.execute("SELECT 1 FROM sqlite_master").fetchone():
                 db.executescript(f"PRAGMA application_id = {APP_ID};" + SCHEMA)
+            elif "strokes" not in {r[1] for r in db.execute("PRAGMA table_info(drawings)")}:
+                db.execute("ALTER TABLE drawings ADD COLUMN strokes TEXT")  # made before strokes were kept
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -96,18 +102,19 @@ class Store:
         return [r[0] for r in self._run("SELECT name FROM profiles WHERE owner = ? ORDER BY id", (owner,))]
 
     def add(self, profile: int, x: torch.Tensor, canvas: np.ndarray | None, label: int, said: int,
-            model: str, base_said: int, mine_said: int) -> int:
-        """Store a drawing (x as preprocess returns it, canvas a small copy); returns its id."""
+            model: str, base_said: int, mine_said: int, strokes: str | None = None) -> int:
+        """Store a drawing (x as preprocess returns it, canvas a small copy, strokes the pad's
+        JSON); returns its id."""
         with closing(self._db()) as db, db:
             return db.execute(
                 "INSERT INTO drawings (profile, input, canvas, label, said, model, base_said, "
-                "mine_said, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "mine_said, created, strokes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (profile, to_ink(x).tobytes(), None if canvas is None else png(canvas), int(label),
-                 int(said), model, int(base_said), int(mine_said), time.time())).lastrowid
+                 int(said), model, int(base_said), int(mine_said), time.time(), strokes)).lastrowid
 
     def drawings(self, profile: int) -> list[Drawing]:
-        rows = self._run("SELECT id, input, canvas, label, said, model, base_said, mine_said, created "
-                         "FROM drawings WHERE profile = ? ORDER BY id", (profile,))
+        rows = self._run("SELECT id, input, canvas, label, said, model, base_said, mine_said, created, "
+                         "strokes FROM drawings WHERE profile = ? ORDER BY id", (profile,))
         return [Drawing(r[0], from_ink(np.frombuffer(r[1], np.uint8)), *r[2:]) for r in rows]
 
     def ids(self, profile: int) -> list[int]:
@@ -120,19 +127,23 @@ class Store:
         self._run("DELETE FROM drawings WHERE profile = ?", (profile,))
 
     def export_zip(self, profile: int, path: Path) -> Path:
-        """A zip of each drawing's 28x28 input and canvas as PNGs, and drawings.csv naming them;
-        written atomically, so a download never gets half a zip."""
+        """A zip of each drawing's 28x28 input and canvas as PNGs, drawings.csv naming them and
+        strokes.json (file -> the pad's value); written atomically, so a download never gets half a zip."""
         def write(f):
             table = io.StringIO()
             rows = csv.writer(table)
             rows.writerow(CSV_FIELDS)
+            drawn = {}
             with zipfile.ZipFile(f, "w") as z:
                 for d in self.drawings(profile):
                     z.writestr(f"inputs/{d.id}.png", png(to_ink(d.input)))
                     if d.canvas:
                         z.writestr(f"canvases/{d.id}.png", d.canvas)
+                    if d.strokes:
+                        drawn[f"{d.id}.png"] = json.loads(d.strokes)
                     rows.writerow((f"{d.id}.png", d.label, d.said, d.model, d.created))
                 z.writestr("drawings.csv", table.getvalue())
+                z.writestr("strokes.json", json.dumps(drawn))
         return write_atomic(path, write)
 
     def import_zip(self, profile: int, path: Path, room: int | None = None) -> tuple[int, list[str]]:
@@ -144,6 +155,13 @@ class Store:
         except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, OSError) as e:
             return 0, [f"{Path(path).name}: not a digitpad export (a zip with drawings.csv): {e}"]
         added, problems = 0, []
+        try:
+            drawn = json.loads(z.read("strokes.json")) if "strokes.json" in z.namelist() else {}
+            if not isinstance(drawn, dict):
+                raise ValueError("not an object of file -> strokes")
+        except (ValueError, zipfile.BadZipFile) as e:
+            drawn = {}
+            problems.append(f"strokes.json: {e}; the drawings were imported without their strokes")
         with z:
             for line, row in enumerate(csv.DictReader(io.StringIO(table)), start=2):
                 where = f"drawings.csv line {line}"
@@ -161,8 +179,10 @@ class Store:
                     canvas = (np.asarray(Image.open(io.BytesIO(z.read(f"canvases/{name}"))).convert("L"))
                               if f"canvases/{name}" in z.namelist() else None)
                     said = int(row.get("said") or label)
+                    where = f"strokes.json, {name}"
+                    kept = parse(drawn[name]).value() if name in drawn else None
                     self.add(profile, from_ink(ink), canvas, label, said,
-                             row.get("model") or "imported", said, said)
+                             row.get("model") or "imported", said, said, kept)
                     added += 1
                 except (KeyError, ValueError, TypeError, OSError) as e:
                     problems.append(f"{where}: {e}")

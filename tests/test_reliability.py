@@ -35,7 +35,7 @@ def test_the_handler_answers_every_value_with_a_message_or_a_valid_reading(model
     (np.zeros((800, 800, 3), np.uint8), render.EMPTY),
     (np.full((4, 4), np.nan, np.float32), "could not be read: the image holds NaN"),
     (np.zeros((8, 8, 7), np.uint8), "could not be read: expected an image of shape"),
-    ("hello", "could not be read: expected an image"),
+    ("hello", "could not be read: the drawing is not JSON"),
 ], ids=["blank", "transparent", "all-ink", "nan", "channels", "text"])
 def test_the_page_says_what_is_wrong(model, value, shown):
     assert shown in render.panels(model, value).verdict

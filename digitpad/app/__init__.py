@@ -1,6 +1,6 @@
 """The Gradio page, one module per tab (draw_tab, train_tab) put together in page. Only this
 package imports gradio, and it only wires components to functions that work without it."""
-from .draw_tab import CANVAS, SELECT_BRUSH, sketchpad
+from .pad import stroke_pad
 from .page import CSS, build_demo, load_models, serve
 
-__all__ = ["CANVAS", "CSS", "SELECT_BRUSH", "build_demo", "load_models", "serve", "sketchpad"]
+__all__ = ["CSS", "build_demo", "load_models", "serve", "stroke_pad"]

@@ -10,33 +10,13 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from .. import home, render
+from .. import home, render, strokes
 from ..inference import classify
-from ..pendigits import CANVAS  # the pad's size is the size the accuracy figures were measured at
 from ..personal import PersonalModels
 from ..store import Store
+from .pad import stroke_pad
 
-# Gradio opens the pad with no tool chosen; a person should be able to draw at once.
-SELECT_BRUSH = """() => {
-  const pick = () => {
-    const brush = document.querySelector('#pad button[aria-label="Brush"]');
-    if (brush) brush.click(); else setTimeout(pick, 100);
-  };
-  pick();
-}"""
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
-
-
-def sketchpad() -> gr.Sketchpad:
-    """The pad (also what bench.py's empty-handler page draws on)."""
-    return gr.Sketchpad(
-        # Start with one empty layer: loading it spends the first change event, which Gradio 6's
-        # editor drops; otherwise the first stroke goes unread.
-        value={"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)],
-               "composite": None},
-        label="Draw a digit", type="numpy", image_mode="RGBA", format="png", height=440,
-        canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
-        brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"), elem_id="pad")
 
 
 @dataclass
@@ -88,12 +68,27 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     def why(p):
         return [gr.Image(img, label=caption) for img, caption in p.why] if p.why else [None, None]
 
-    def read(canvas, name, who, token):
-        """A stroke: the page, and (input, small canvas) kept for the buttons and the picker,
-        which so never make the browser send the pad again."""
-        p = render.panels(model_for(name, who, token), canvas, filters.get(name))
-        return (p.verdict, p.probs, p.input, *why(p), *pad(p.layers, None), p.responses,
-                None if p.x is None else (p.x, render.thumbnail(canvas)))
+    def read(value, name, who, token):
+        """The pad's value, while the pen moves and at pen-up: the verdict, the probabilities and
+        the 28x28 view, and (input, value) kept for the buttons, the picker and look closer."""
+        g = render.glance(model_for(name, who, token), value)
+        return g.verdict, g.probs, g.input, None if g.x is None else (g.x, value)
+
+    def look(value, name, who, token):
+        """At pen-up: the heat maps, every layer's maps and conv1's responses."""
+        p = render.panels(model_for(name, who, token), value, filters.get(name))
+        return *why(p), *pad(p.layers, None), p.responses
+
+    def read_strokes(value: str, model: str = default) -> dict:
+        """The pad's value as JSON -> {"digit", "probabilities" (ten floats), "verdict"}; digit and
+        probabilities are None when nothing is drawn."""
+        if model not in models:
+            raise gr.Error(f"No model {str(model)[:40]!r}; choose one of {', '.join(models)}.")
+        g = render.glance(models[model], value)
+        if g.probs is None and g.verdict != render.EMPTY:
+            raise gr.Error(g.verdict)
+        return {"digit": g.digit, "probabilities": None if g.probs is None else list(g.probs.values()),
+                "verdict": g.verdict}
 
     def switch(last, name, who, token):
         # Layer labels change only with the model, so only here; strokes send plain values.
@@ -128,7 +123,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         """Store the drawing as `label` (None: the reading was right); the teach comes next."""
         if last is None:
             raise gr.Error("Draw a digit first, then say which it was.")
-        x, thumbnail = last
+        x, value = last
         p = profile(who, token)
         if shared and len(store.ids(p)) >= SHARED_CAP:
             raise gr.Error(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
@@ -136,8 +131,8 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         chosen, base = model_for(name, who, token), models[default]
         mine = personal.get(p) or base  # before it learns this drawing; none yet: the base
         said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
-        store.add(p, x, thumbnail, said[chosen] if label is None else label, said[chosen], name,
-                  said[base], said[mine])
+        store.add(p, x, render.thumbnail(strokes.parse(value)), said[chosen] if label is None else label,
+                  said[chosen], name, said[base], said[mine], value)
         return yours(p, " Learning from it...")
 
     def learn(name, who, token):
@@ -182,7 +177,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
-            sketch = sketchpad()
+            sketch = stroke_pad()
             with gr.Row():
                 picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
                 who = gr.Dropdown(["me"], value="me", allow_custom_value=True,
@@ -241,11 +236,14 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     mine = [drawings, score, exported]
     then_learn = dict(fn=learn, inputs=[picker, who, token], outputs=[picker, score],
                       api_visibility="private")
-    demo.load(None, js=SELECT_BRUSH)
     demo.load(arrive, [token, who], [token, who], api_visibility="private").then(
         enter, [picker, who, token], [picker, *mine], api_visibility="private")
-    sketch.change(read, [sketch, picker, who, token], [*outputs, last], trigger_mode="always_last",
-                  show_progress="hidden")
+    drawn = [sketch, picker, who, token]
+    sketch.change(read, drawn, [verdict, probs, seen, last], trigger_mode="always_last",
+                  show_progress="hidden", api_name="read")
+    sketch.penup(look, drawn, [*reasons, *layers, responses], trigger_mode="always_last",
+                 show_progress="hidden", api_visibility="private")
+    gr.api(read_strokes, api_name="read_strokes")
     picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
     who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")
     for label, button in [(None, right), *enumerate(digit_buttons)]:
