@@ -45,41 +45,24 @@ def log_text(proc: subprocess.Popen) -> str:
     return Path(proc.log.name).read_text()
 
 
-def save_pngs(drawings: list, folder: Path, rng) -> list[Path]:
-    """Each pen drawing rendered as the Sketchpad sends it, saved as folder/<i>.png for upload."""
-    from PIL import Image
-
-    from . import pendigits
-
-    paths = []
-    for i, d in enumerate(drawings):
-        paths.append(Path(folder) / f"{i}.png")
-        Image.fromarray(pendigits.render(d, rng)).save(paths[-1])
-    return paths
-
-
-def sketchpad_file(path: Path) -> dict:
-    from gradio_client import handle_file
-    return {"background": None, "layers": [], "composite": handle_file(str(path)), "id": None}
-
-
-def send_all(url: str, batches: list[list[Path]], model: str = "digitcnn",
+def send_all(url: str, batches: list[list[str]], model: str = "digitcnn",
              timeout: float = 120) -> tuple[list[list], float]:
-    """One concurrent client per batch sends its drawings in turn.
+    """One concurrent client per batch sends its pad values (strokes JSON) in turn to /read, the
+    pad's own event.
 
-    Returns, per client, the (path, verdict, probabilities) it got, and the wall time.
-    Clients send different drawings: Gradio caches outputs by content, and two identical
-    answers written at the same instant can race in that cache (seen as a truncated download).
+    Returns, per client, the (value, verdict, probabilities) it got, and the wall time.
+    Clients send different drawings: Gradio caches output images by content, and two identical
+    ones written at the same instant can race in that cache (seen as a truncated download).
     """
     from gradio_client import Client
 
-    def one_client(pngs: list[Path]):
+    def one_client(values: list[str]):
         client = Client(url, verbose=False)
         out = []
-        for png in pngs:
-            job = client.submit(sketchpad_file(png), model, "me", "", api_name="/read")
+        for value in values:
+            job = client.submit(value, model, "me", "", api_name="/read")
             verdict, probs, *_ = job.result(timeout=timeout)
-            out.append((png, verdict, probs))
+            out.append((value, verdict, probs))
         return out
 
     start = time.perf_counter()
@@ -119,17 +102,27 @@ def strokes_on(page, drawing, selector: str = "#pad canvas") -> list:
     return [(stroke * scale + origin).tolist() for stroke in drawing.strokes]
 
 
-def draw(page, drawing) -> None:
-    """Draw a pen digit on the pad with the mouse."""
+def paced(page, points: list, seconds: float):
+    """The points one by one, each no sooner than its share of `seconds` from the first."""
+    start = time.perf_counter()
+    for i, point in enumerate(points, start=1):
+        yield point
+        if (ahead := start + seconds * i / len(points) - time.perf_counter()) > 0:
+            page.wait_for_timeout(ahead * 1000)
+
+
+def draw(page, drawing, every: int = 2, stroke_s: float = 0) -> None:
+    """Draw a pen digit on the pad with the mouse: every `every`-th point of each stroke, each
+    stroke taking at least `stroke_s` seconds, as a person's pen would."""
     for xy in strokes_on(page, drawing):
         page.mouse.move(*xy[0])
         page.mouse.down()
-        for x, y in xy[1::2]:
+        for x, y in paced(page, xy[1::every], stroke_s):
             page.mouse.move(x, y)
         page.mouse.up()
 
 
-def touch_draw(page, drawing) -> None:
+def touch_draw(page, drawing, stroke_s: float = 0) -> None:
     """Draw a pen digit on the pad with one finger: touch events through Chromium's DevTools."""
     cdp = page.context.new_cdp_session(page)
 
@@ -138,10 +131,23 @@ def touch_draw(page, drawing) -> None:
                  {"type": kind, "touchPoints": [{"x": x, "y": y} for x, y in points]})
     for xy in strokes_on(page, drawing):
         touch("touchStart", xy[:1])
-        for point in xy[1::2]:
+        for point in paced(page, xy[1::2], stroke_s):
             touch("touchMove", [point])
         touch("touchEnd", [])
     cdp.detach()
+
+
+def watch(page, selector: str) -> None:
+    """Record every change of the element at `selector` (time, its HTML) in window.changes."""
+    page.evaluate("""selector => { window.changes = []; const el = document.querySelector(selector);
+      new MutationObserver(() => window.changes.push([performance.now(), el.innerHTML]))
+        .observe(el, {subtree: true, childList: true, attributes: true, characterData: true}); }""",
+                  selector)
+
+
+def changes(page, since: float = 0, until: float = float("inf")) -> list[tuple[float, str]]:
+    """What `watch` recorded between two of the page's performance.now() times."""
+    return [(t, html) for t, html in page.evaluate("window.changes") if since < t < until]
 
 
 def settle(page, selector: str, quiet_s: float = 2.0, timeout_s: float = 30.0) -> None:

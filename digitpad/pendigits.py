@@ -14,7 +14,8 @@ from . import home
 from .data import denormalize
 from .canvas import VERSION as PREPROCESS_VERSION
 from .canvas import preprocess
-from .strokes import CANVAS, rasterize
+from .strokes import BRUSH as PAD_BRUSH
+from .strokes import CANVAS, Pad, rasterize
 from .weights import save_atomic
 
 VARIANTS = ("white", "transparent", "dark")
@@ -99,10 +100,10 @@ def load(path: str | Path) -> list[Drawing]:
     return drawings
 
 
-def render(d: Drawing, rng: np.random.Generator, variant: str = "white", size: int = CANVAS,
-           brush: float | None = None, extent: float | None = None,
-           centre: tuple[float, float] | None = None) -> np.ndarray:
-    """The drawing on a size x size RGBA canvas; brush width and digit height as canvas fractions.
+def placed(d: Drawing, rng: np.random.Generator, size: int = CANVAS, brush: float | None = None,
+           extent: float | None = None, centre: tuple[float, float] | None = None) -> tuple[list, float]:
+    """The drawing's strokes moved onto a size x size canvas, and the brush width, in pixels;
+    brush width and digit height as canvas fractions.
 
     Unset, brush is drawn from BRUSH, extent (the digit's larger side) from EXTENT, and the
     digit lands anywhere it fits.
@@ -116,8 +117,22 @@ def render(d: Drawing, rng: np.random.Generator, variant: str = "white", size: i
     if centre is None:
         centre = [rng.uniform(h, size - h) if h < size - h else size / 2 for h in half]
     offset = np.asarray(centre) - (lo + hi) / 2 * scale
+    return [s * scale + offset for s in d.strokes], brush
 
-    ink = rasterize([s * scale + offset for s in d.strokes], (size, size), brush)
+
+def pad_value(d: Drawing, rng: np.random.Generator, extent: float | None = None,
+              centre: tuple[float, float] | None = None) -> str:
+    """The drawing as the pad sends it: its strokes on the pad, drawn with the pad's brush."""
+    strokes, _ = placed(d, rng, CANVAS, PAD_BRUSH, extent, centre)
+    return Pad((CANVAS, CANVAS), tuple(s.round(1) for s in strokes)).value()  # the pad sends tenths
+
+
+def render(d: Drawing, rng: np.random.Generator, variant: str = "white", size: int = CANVAS,
+           brush: float | None = None, extent: float | None = None,
+           centre: tuple[float, float] | None = None) -> np.ndarray:
+    """The drawing on a size x size RGBA canvas, placed as `placed` places it."""
+    strokes, brush = placed(d, rng, size, brush, extent, centre)
+    ink = rasterize(strokes, (size, size), brush)
 
     canvas = np.empty((size, size, 4), np.uint8)
     if variant == "white":      # what the Sketchpad sends: black ink composited on white

@@ -1,3 +1,4 @@
+import io
 import re
 import time
 from pathlib import Path
@@ -6,10 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitpad import drawn, pendigits, render
-from digitpad.app import CANVAS, build_demo, load_models
-from digitpad.clients import (draw, log_text, open_pad, save_pngs, settle, sketchpad_file, start_app,
-                              touch_draw)
+from digitpad import drawn, pendigits, render, strokes
+from digitpad.app import build_demo, load_models
+from digitpad.canvas import preprocess
+from digitpad.clients import changes, draw, log_text, open_pad, settle, start_app, touch_draw, watch
+from digitpad.data import denormalize
 from digitpad.weights import load_model, shipped_path
 
 SCREENSHOT = Path("docs/screenshot.png")
@@ -20,19 +22,18 @@ def models():
     return load_models("digitcnn", None)
 
 
-def sketchpad_value(canvas):
-    return {"background": None, "layers": [], "composite": canvas}
-
-
 def test_handler_reads_pen_drawings_and_fills_every_panel(fold_model, drawings, rng):
+    """The page's path: strokes as the pad sends them -> rasterize -> preprocess -> panels."""
     model = fold_model  # scored on writers it never trained on
     filters = render.filters_image(model)
     right = 0
     unseen = set(drawn.unseen_writers(model, {d.writer for d in drawings}))
     picks = [d for d in drawings if d.writer in unseen][:400:20]
     for d in picks:
-        p = render.panels(model, sketchpad_value(pendigits.render(d, rng)), filters)
+        value = pendigits.pad_value(d, rng)
+        p = render.panels(model, value, filters)
         right += p.digit == d.label
+        assert p.digit == render.glance(model, value).digit
         assert abs(sum(p.probs.values()) - 1) < 1e-4 and len(p.probs) == 10
         assert p.input.shape == (280, 280, 3)
         assert len(p.layers) == len(model.feature_layers)
@@ -49,7 +50,7 @@ def test_layer_labels_give_each_shown_layer_its_shape(models):
 
 
 def test_handler_empty_and_unsure_states(models):
-    p = render.panels(models["digitcnn"], sketchpad_value(np.full((CANVAS, CANVAS, 4), 255, np.uint8)))
+    p = render.panels(models["digitcnn"], strokes.empty())
     assert p.verdict == render.EMPTY and p.probs is None and p.layers == []
     assert render.verdict([0.5, 0.3] + [0.025] * 8).startswith("Not sure: maybe 0 (50%), or 1 (30%)")
 
@@ -59,14 +60,27 @@ def test_every_zoo_model_loads_into_the_page(models):
     build_demo(models)
 
 
-def test_app_answers_through_gradio_client(server, drawings, rng, tmp_path):
+def test_app_answers_through_gradio_client(server, drawings, rng):
+    """/read_strokes takes the pad's value as a JSON string; /read is the pad's own event."""
     from gradio_client import Client
 
     client = Client(server.url, verbose=False)
-    [path] = save_pngs([drawings[1]], tmp_path, rng)
-    verdict, probs, *_ = client.predict(sketchpad_file(path), "digitcnn", "me", "", api_name="/read")
-    alone = render.panels(load_model("digitcnn"), np.asarray(Image.open(path)))
+    value = pendigits.pad_value(drawings[1], rng)
+    alone = render.glance(load_model("digitcnn"), value)
+    answer = client.predict(value, "digitcnn", api_name="/read_strokes")
+    assert answer["digit"] == alone.digit == drawings[1].label
+    assert np.allclose(answer["probabilities"], list(alone.probs.values()), atol=1e-6)
+    verdict, probs, *_ = client.predict(value, "digitcnn", "me", "", api_name="/read")
     assert verdict == alone.verdict and probs["label"] == str(alone.digit)
+
+    assert client.predict(strokes.empty(), "digitcnn", api_name="/read_strokes")["digit"] is None
+    for bad, said in [("{oops", "not JSON"), ('{"size": [400, 400], "strokes": [[[1, NaN]]]}', "NaN"),
+                      (strokes.empty(), "No model 'nope'")]:
+        with pytest.raises(Exception, match=re.escape(said)):
+            client.predict(bad, "nope" if "model" in said else "digitcnn", api_name="/read_strokes")
+    verdict, *_ = client.predict("{oops", "digitcnn", "me", "", api_name="/read")
+    assert "not JSON" in verdict
+    assert client.predict(value, "digitcnn", api_name="/read_strokes")["digit"] == alone.digit  # still serving
 
 
 def test_start_up_names_the_weights_and_the_flags(server):
@@ -121,6 +135,68 @@ def test_drawing_in_a_real_browser(server, browser, drawings):
     page.get_by_role("option", name="widekernel").click()
     expect(page.locator("#layers")).to_contain_text("conv1: 25 x 9 x 9", timeout=30_000)
     expect(page.locator("#layers img")).to_have_count(3, timeout=30_000)
+
+
+def shown_ink(page) -> np.ndarray:
+    """The page's 28x28 view read back as ink in [0, 1]: the centre of each enlarged pixel."""
+    src = page.locator("#input28 img").get_attribute("src")
+    png = page.request.get(src).body()
+    view = np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32)
+    return 1 - view[5::10, 5::10] / 255
+
+
+def test_the_pad_reads_while_the_pen_moves_and_as_training_renders(server, browser, drawings):
+    """A one-stroke 2 drawn with the mouse over a second: readings arrive while the pen is down,
+    the final one is right, and its 28x28 is what training renders from the same strokes."""
+    from playwright.sync_api import expect
+
+    two = next(d for d in drawings if d.label == 2 and len(d.strokes) == 1)
+    page = open_pad(browser, server.url)
+    watch(page, "#input28")
+    down = page.evaluate("performance.now()")
+    draw(page, two, every=1, stroke_s=1.0)
+    up = page.evaluate("performance.now()")
+    expect(page.locator("#verdict")).to_contain_text("It's a 2", timeout=30_000)
+    settle(page, "#input28 img")
+    while_down = {html for _, html in changes(page, down, up)}
+    assert len(while_down) >= 3, f"{len(while_down)} readings while the pen was down"
+
+    box = page.locator("#pad canvas").bounding_box()
+    trained = preprocess(pendigits.render(two, np.random.default_rng(0), brush=strokes.BRUSH,
+                                          extent=0.6 * min(box["width"], box["height"]) / box["width"],
+                                          centre=(strokes.CANVAS / 2, strokes.CANVAS / 2)))
+    expected = denormalize(trained[0, 0]).clamp(0, 1).numpy()
+    assert np.abs(shown_ink(page) - expected).mean() < 0.03  # the view's own rounding, antialiasing
+
+
+def test_undo_clear_and_replay(server, browser, drawings):
+    """Undo (and Ctrl-Z) takes the last stroke off, Clear empties the pad, which stays ready to
+    draw; Replay redraws the last drawing stroke by stroke, a reading for each."""
+    from playwright.sync_api import expect
+
+    four = next(d for d in drawings if d.label == 4 and len(d.strokes) == 2)
+    page = open_pad(browser, server.url)
+    draw(page, four)
+    expect(page.locator("#verdict")).to_contain_text("It's a 4", timeout=30_000)
+    settle(page, "#input28 img")
+    page.locator("#pad button", has_text="Undo").click()
+    expect(page.locator("#verdict")).not_to_contain_text("It's a 4", timeout=30_000)
+    draw(page, four)
+    expect(page.locator("#verdict")).to_contain_text("It's a 4", timeout=30_000)
+    page.locator("#pad canvas").click(position={"x": 5, "y": 5})  # a dot: a stroke, not a digit
+    page.keyboard.press("Control+z")
+    page.locator("#pad button", has_text="Clear").click()
+    expect(page.locator("#verdict")).to_contain_text(render.EMPTY, timeout=30_000)
+    expect(page.locator("#input28 img")).to_have_count(0)
+
+    watch(page, "#verdict")
+    page.locator("#pad button", has_text="Replay").click()
+    expect(page.locator("#verdict")).to_contain_text("It's a 4", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert len({html for _, html in changes(page)}) >= 2  # one stroke's reading, then the digit's
+    page.locator("#pad button", has_text="Clear").click()  # the replayed drawing stays until then
+    draw(page, next(d for d in drawings if d.label == 7))  # still ready to draw after all that
+    expect(page.locator("#verdict")).to_contain_text("It's a 7", timeout=30_000)
 
 
 def test_correcting_a_reading_teaches_a_personal_model(server, browser, drawings):
@@ -203,8 +279,13 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
     page = phone.new_page()
     page.goto(server.url)
     expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
-    touch_draw(page, next(d for d in drawings if d.label == 2))  # a finger draws; the page stays put
+    watch(page, "#input28")
+    down = page.evaluate("performance.now()")
+    two = next(d for d in drawings if d.label == 2 and len(d.strokes) == 1)
+    touch_draw(page, two, stroke_s=1.0)  # a finger draws; the page stays put
+    up = page.evaluate("performance.now()")
     expect(page.locator("#verdict")).to_contain_text("It's a 2", timeout=30_000)
+    assert len({html for _, html in changes(page, down, up)}) >= 3  # readings while the finger is down
     assert page.evaluate("window.scrollY") == 0
     pad, verdict = page.locator("#pad").bounding_box(), page.locator("#verdict").bounding_box()
     assert pad["width"] >= 0.8 * 390 and verdict["y"] + verdict["height"] <= 844

@@ -5,10 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from PIL import Image
 
-from digitpad import render
-from digitpad.clients import rss_mib, save_pngs, send_all
+from digitpad import pendigits, render
+from digitpad.clients import rss_mib, send_all
 
 canvases = arrays(st.sampled_from([np.uint8, np.float32, np.int32, bool]),
                   st.tuples(st.integers(0, 48), st.integers(0, 48), st.sampled_from([0, 1, 3, 4, 5]))
@@ -41,12 +40,12 @@ def test_the_page_says_what_is_wrong(model, value, shown):
     assert shown in render.panels(model, value).verdict
 
 
-def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, drawings, tmp_path):
+def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, drawings):
     """20 concurrent clients x 10 drawings against the app on loopback: no errors, same answers,
     and memory that stops growing once the server has warmed up to 20 clients."""
-    picks = [drawings[i] for i in range(0, 7494, 31)][:240]
-    pngs = save_pngs(picks, tmp_path, np.random.default_rng(5))
-    warm, measured = pngs[:40], pngs[40:]
+    rng = np.random.default_rng(5)
+    values = [pendigits.pad_value(drawings[i], rng) for i in range(0, 7494, 31)][:240]
+    warm, measured = values[:40], values[40:]
 
     # The first burst of 20 clients grows the server by ~100 MiB once (threads, malloc arenas,
     # lazy imports); what matters in a classroom is what comes after.
@@ -58,12 +57,11 @@ def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, d
 
     assert sum(len(r) for r in results) == 200
     for client in results:
-        for png, verdict, probs in client:
-            alone = render.panels(model, np.asarray(Image.open(png)))
+        for value, verdict, probs in client:
+            alone = render.glance(model, value)
             assert verdict == alone.verdict
             assert probs["label"] == str(alone.digit)
             got = {c["label"]: c["confidence"] for c in probs["confidences"]}
             assert all(abs(got[k] - v) < 1e-4 for k, v in alone.probs.items())
-    # Keeping each request's canvas (0.6 MiB at 400x400) or its page images (1.4 MiB) would add
-    # 120-280 MiB over these 200 drawings.
+    # Keeping each request's value or its page images would add tens of MiB over these 200 drawings.
     assert growth < 100

@@ -16,7 +16,7 @@ HTML = f"""<div class="pad-frame">
 <button type="button" data-do="replay" title="Redraw the last drawing stroke by stroke">Replay</button>
 </div></div>"""
 
-CSS = """.pad-frame { max-width: 440px; margin: 0 auto; }
+CSS = """.pad-frame { max-width: 420px; margin: 0 auto; }
 canvas { display: block; width: 100%; aspect-ratio: 1; touch-action: none; cursor: crosshair;
   background: #fff; border: 1px solid var(--border-color-primary); border-radius: 6px; }
 .pad-tools { display: flex; gap: 6px; margin-top: 6px; }
