@@ -138,16 +138,17 @@ def touch_draw(page, drawing, stroke_s: float = 0) -> None:
 
 
 def watch(page, selector: str) -> None:
-    """Record every change of the element at `selector` (time, its HTML) in window.changes."""
-    page.evaluate("""selector => { window.changes = []; const el = document.querySelector(selector);
-      new MutationObserver(() => window.changes.push([performance.now(), el.innerHTML]))
+    """Record every change of the element at `selector` (time, its HTML) in the page."""
+    page.evaluate("""selector => { window.changes = window.changes || {}; const seen = window.changes[selector] = [];
+      const el = document.querySelector(selector);
+      new MutationObserver(() => seen.push([performance.now(), el.innerHTML]))
         .observe(el, {subtree: true, childList: true, attributes: true, characterData: true}); }""",
                   selector)
 
 
-def changes(page, since: float = 0, until: float = float("inf")) -> list[tuple[float, str]]:
-    """What `watch` recorded between two of the page's performance.now() times."""
-    return [(t, html) for t, html in page.evaluate("window.changes") if since < t < until]
+def changes(page, selector: str, since: float = 0, until: float = float("inf")) -> list[tuple[float, str]]:
+    """What `watch` recorded of `selector` between two of the page's performance.now() times."""
+    return [(t, html) for t, html in page.evaluate("s => window.changes[s]", selector) if since < t < until]
 
 
 def settle(page, selector: str, quiet_s: float = 2.0, timeout_s: float = 30.0) -> None:

@@ -3,12 +3,16 @@
 train:   time to 99.0% MNIST test accuracy (checked every 5,000 images) and images/s for
          digitcnn: the seeds' pipeline and recipe, digitpad's pipeline with the seeds' recipe, and
          scripts/train.py's default recipe for one epoch, to 99% and to the epoch's end.
-latency: the app's handler (preprocess + classify + every image and heat map) over real pen drawings,
-         for each zoo model, and for digitcnn again while the Train tab's subprocess trains.
+latency: the pad's two handlers over real pen drawings sent as the pad sends them (the reading,
+         and the maps and heat maps at pen-up), for each zoo model, and for digitcnn again while
+         the Train tab's subprocess trains; then values that are no drawing, each answered in words.
 load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
-browser: in headless Chromium, seconds from the last pen-up to the final reading, beside a page
-         with the same Sketchpad and a handler that does nothing but echo; and from a click on
-         "It was" to the picker showing the model taught with that drawing.
+browser: in headless Chromium, seconds from the last pen-up to the final reading and the final
+         maps, beside a page with the same stroke pad and a handler that only echoes, and beside
+         the Sketchpad page digitpad had before; and from a click on "It was" to the picker
+         showing the model taught with that drawing.
+class:   simulated students draw pen digits at a person's pace against one `digitpad --host
+         127.0.0.1`, through the pad's own events: final-reading latency, errors, memory.
 teach:   in each writer fold, every unseen writer teaches the fold's digitcnn their first k
          drawings of each digit (k = 1, 2, 3); their other digits are read before and after,
          and so are the other unseen writers' digits (forgetting). Rehearsal comes from the
@@ -16,6 +20,7 @@ teach:   in each writer fold, every unseen writer teaches the fold's digitcnn th
 """
 import argparse
 import contextlib
+import json
 import os
 import tempfile
 import time
@@ -26,7 +31,7 @@ import torch.nn.functional as F
 
 from tqdm import tqdm
 
-from digitpad import data, drawn, pendigits, render, runs, teaching, train
+from digitpad import data, drawn, pendigits, render, runs, strokes, teaching, train
 from digitpad.models import DigitCNN
 from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
@@ -36,7 +41,7 @@ from digitpad.weights import load_model
 
 TARGET = 0.99
 CHECK_EVERY = 5_000  # training images between test-accuracy checks on the way to TARGET
-SECTIONS = ("train", "latency", "load", "browser", "teach")
+SECTIONS = ("train", "latency", "load", "browser", "class", "teach")
 TEACH_K = (1, 2, 3)
 
 
@@ -164,21 +169,31 @@ def bench_train(args):
               f"{seen.sum() / seconds.sum():,.0f} | {acc.min():.2%} | {base / np.median(seconds):.2f}x |")
 
 
-def handler_ms(model, canvases) -> tuple[list, list]:
-    """Milliseconds of the page's handler, and of preprocess alone, for each canvas."""
+def handler_ms(model, values) -> tuple[list, list]:
+    """Milliseconds of the pad's two handlers for each value: the reading sent while the pen
+    moves and at pen-up (read), and the maps and heat maps after pen-up (look)."""
     filters = render.filters_image(model)
-    render.panels(model, canvases[0], filters)  # warm-up
-    total, pre = [], []
-    for c in canvases:
+    render.panels(model, values[0], filters)  # warm-up
+    read, look = [], []
+    for v in values:
         t0 = time.perf_counter()
-        preprocess(c)
+        render.glance(model, v)
         t1 = time.perf_counter()
-        render.panels(model, c, filters)
-        render.thumbnail(c)  # kept with each reading for the Right / It was buttons
+        render.panels(model, v, filters)
         t2 = time.perf_counter()
-        pre.append((t1 - t0) * 1000)
-        total.append((t2 - t1) * 1000)
-    return total, pre
+        read.append((t1 - t0) * 1000)
+        look.append((t2 - t1) * 1000)
+    return read, look
+
+
+def bad_values() -> dict[str, str]:
+    """Values a client may send the pad's endpoints that are no drawing, by what is wrong."""
+    blank = json.loads(strokes.empty())
+    return {"not JSON": "{" * 1000, "wrong nesting": json.dumps({"size": [400, 400], "strokes": [1, [2]]}),
+            "NaN and inf": '{"size": [400, 400], "strokes": [[[1, NaN], [Infinity, 2]]]}',
+            "100,000 points": json.dumps({**blank, "strokes": [[[200.5, 200.5]] * 100_000]}),
+            "far outside": json.dumps({**blank, "strokes": [[[1, 1], [1e9, 1]]]}),
+            "empty drawing": strokes.empty()}
 
 
 @contextlib.contextmanager
@@ -212,33 +227,39 @@ def bench_latency(args):
     torch.set_num_threads(1)  # as the app runs
     drawings = drawn.sample(pendigits.load(pendigits.locate()), args.drawings, seed=11)
     rng = np.random.default_rng(11)
-    canvases = [pendigits.render(d, rng) for d in drawings]
-    rows = [(name, *handler_ms(load_model(name), canvases)) for name in args.models]
+    values = [pendigits.pad_value(d, rng) for d in drawings]
+    rows = [(name, *handler_ms(load_model(name), values)) for name in args.models]
     with throwaway_home():
         run = training_in_the_background()
         try:
             rows.append((f"{DEFAULT_MODEL}, while the Train tab trains ({runs.THREADS} thread"
-                         f"{'s' * (runs.THREADS != 1)})", *handler_ms(load_model(), canvases)))
+                         f"{'s' * (runs.THREADS != 1)})", *handler_ms(load_model(), values)))
         finally:
             run.stop()
             run.wait()
-    print(f"\n| model | handler p50 | handler p95 | preprocess p50 |\n|---|---|---|---|")
-    for name, total, pre in rows:
-        p50, p95 = np.percentile(total, [50, 95])
-        print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {np.median(pre):.1f} ms |")
+    print(f"\n| model | read (pen moving, pen-up) p50 | read p95 | look (maps at pen-up) p50 | look p95 |"
+          f"\n|---|---|---|---|---|")
+    for name, read, look in rows:
+        print(f"| {name} | {np.median(read):.1f} ms | {np.percentile(read, 95):.1f} ms | "
+              f"{np.median(look):.1f} ms | {np.percentile(look, 95):.1f} ms |")
+    model = load_model()
+    print("\n| a value that is no drawing | slowest of 5, read and look together | what the page says |\n|---|---|---|")
+    for what, value in bad_values().items():
+        slowest = max(handler_ms(model, [value])[0][0] + handler_ms(model, [value])[1][0] for _ in range(5))
+        print(f"| {what} | {slowest:.1f} ms | {render.glance(model, value).verdict[:90]} |")
 
 
 def bench_load(args):
-    from digitpad.clients import rss_mib, save_pngs, send_all, start_app
-    drawings = drawn.sample(pendigits.load(pendigits.locate()), 500, seed=12)
-    with tempfile.TemporaryDirectory() as tmp:
-        pngs = save_pngs(drawings, tmp, np.random.default_rng(12))
+    from digitpad.clients import rss_mib, send_all, start_app
+    rng = np.random.default_rng(12)
+    values = [pendigits.pad_value(d, rng) for d in drawn.sample(pendigits.load(pendigits.locate()), 500, seed=12)]
+    with throwaway_home():
         proc, url = start_app()
         try:
-            send_all(url, [pngs[:25]])  # warm-up
+            send_all(url, [values[:25]])  # warm-up
             print(f"\n| clients | drawings | seconds | drawings/s | server memory |\n|---|---|---|---|---|")
             for clients in (1, 5, 20):
-                results, seconds = send_all(url, [pngs[k * 25:(k + 1) * 25] for k in range(clients)])
+                results, seconds = send_all(url, [values[k * 25:(k + 1) * 25] for k in range(clients)])
                 n = sum(len(r) for r in results)
                 print(f"| {clients} | {n} | {seconds:.1f} | {n / seconds:.1f} | {rss_mib(proc.pid):.0f} MiB |")
         finally:
@@ -247,38 +268,56 @@ def bench_load(args):
 
 
 def empty_page():
-    """The page's Sketchpad with a handler that only echoes how much ink arrived: the floor
-    that Gradio's own drawing export sets for any handler."""
+    """The stroke pad with a handler that only echoes how many points arrived: the floor that
+    Gradio's round trip sets for any handler."""
     import gradio as gr
 
-    from digitpad.app import SELECT_BRUSH, sketchpad
+    from digitpad.app import stroke_pad
     with gr.Blocks(analytics_enabled=False) as demo:
-        pad = sketchpad()
+        pad = stroke_pad()
         echo = gr.Markdown(elem_id="echo")
-        demo.load(None, js=SELECT_BRUSH)
-        pad.change(lambda c: f"{int((c['composite'][..., 3] > 0).sum()) if c and c['composite'] is not None else 0} px",
-                   pad, echo, trigger_mode="always_last", show_progress="hidden")
+        pad.change(lambda v: f"{sum(map(len, json.loads(v)['strokes'])) if v else 0} points", pad, echo,
+                   trigger_mode="always_last", show_progress="hidden")
     return demo
 
 
-WATCH = """selector => { window.changes = []; const el = document.querySelector(selector);
-  new MutationObserver(() => window.changes.push([performance.now(), el.innerHTML]))
-    .observe(el, {subtree: true, childList: true, attributes: true, characterData: true}); }"""
+def sketchpad_page():
+    """The pad the page had before the stroke pad: gr.Sketchpad at 400x400 with the same brush,
+    its handler computing every panel as the page's did and showing the 28x28 view."""
+    import gradio as gr
+
+    model, filters = load_model(), None
+    select_brush = """() => { const pick = () => { const b = document.querySelector('#pad button[aria-label="Brush"]');
+      if (b) b.click(); else setTimeout(pick, 100); }; pick(); }"""
+    with gr.Blocks(analytics_enabled=False) as demo:
+        pad = gr.Sketchpad(value={"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)],
+                                  "composite": None},
+                           type="numpy", image_mode="RGBA", format="png", height=440, layers=False,
+                           canvas_size=(CANVAS, CANVAS), transforms=(), elem_id="pad",
+                           brush=gr.Brush(default_size=16, colors=["#000000"], color_mode="fixed"))
+        seen = gr.Image(elem_id="input28")
+        demo.load(None, js=select_brush)
+        pad.change(lambda c: render.panels(model, c, filters).input, pad, seen, trigger_mode="always_last",
+                   show_progress="hidden")
+    return demo
 
 
-def pen_up_seconds(browser, url, drawing, selector) -> tuple[float, float]:
-    """Seconds from the last pen-up to the first and to the final change of `selector`."""
-    from digitpad.clients import draw, open_pad, settle_html
+def pen_up_seconds(browser, url, drawing, selectors) -> dict[str, tuple[float, float]]:
+    """For each selector, seconds from the last pen-up to its first and to its final change."""
+    from digitpad.clients import changes, draw, open_pad, settle_html, watch
     page = open_pad(browser, url)
-    page.evaluate(WATCH, selector)
+    for selector in selectors:
+        watch(page, selector)
     draw(page, drawing)
     up = page.evaluate("performance.now()")
-    settle_html(page, selector)
-    changes = [(t, html) for t, html in page.evaluate("window.changes") if t > up]
+    out = {}
+    for selector in selectors:
+        settle_html(page, selector)
+        after = changes(page, selector, since=up)
+        final = after[-1][1]
+        out[selector] = ((after[0][0] - up) / 1000, (min(t for t, html in after if html == final) - up) / 1000)
     page.close()
-    final = changes[-1][1]
-    return ((changes[0][0] - up) / 1000 if changes else float("nan"),
-            (min(t for t, html in changes if html == final) - up) / 1000)
+    return out
 
 
 def bench_browser(args):
@@ -289,16 +328,21 @@ def bench_browser(args):
     from digitpad.clients import draw, free_port, open_pad, settle, start_app
     pen = pendigits.load(pendigits.locate(args.pendigits))
     drawings = drawn.sample(pen, args.clicks, seed=13)
+    before = "digitpad's Sketchpad before"
+    pages = {"digitpad": ["#input28", "#layers"], "empty handler": ["#echo"], before: ["#input28"]}
     with throwaway_home(), sync_playwright() as pw:
         proc, url = start_app()
-        empty = empty_page()
-        _, empty_url, _ = empty.launch(server_port=free_port(), quiet=True, prevent_thread_lock=True)
+        demos = {"empty handler": empty_page(), before: sketchpad_page()}
+        urls = {"digitpad": url, **{name: demo.launch(server_port=free_port(), quiet=True,
+                                                      prevent_thread_lock=True)[1]
+                                    for name, demo in demos.items()}}
         browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        seconds, lags = [], {"digitpad": [], "empty handler": []}
+        seconds, lags = [], {(name, s): [] for name, selectors in pages.items() for s in selectors}
         try:
-            for d in drawn.sample(pen, args.strokes, seed=14):  # alternate, so both see the same load
-                lags["digitpad"].append(pen_up_seconds(browser, url, d, "#input28"))
-                lags["empty handler"].append(pen_up_seconds(browser, empty_url, d, "#echo"))
+            for d in drawn.sample(pen, args.strokes, seed=14):  # in turn, so every page sees the same load
+                for name, selectors in pages.items():
+                    for selector, pair in pen_up_seconds(browser, urls[name], d, selectors).items():
+                        lags[name, selector].append(pair)
             for n, d in enumerate(drawings, start=1):
                 page = open_pad(browser, url)
                 draw(page, d)
@@ -312,20 +356,106 @@ def bench_browser(args):
                 page.close()
         finally:
             browser.close()
-            empty.close()
+            for demo in demos.values():
+                demo.close()
             proc.terminate()
             proc.wait(10)
-    print("\n| page | first change after pen-up (median) | final reading after pen-up (median) | "
-          "(max) |\n|---|---|---|---|")
-    for name, pairs in lags.items():
+    shown = {"#input28": "the reading (verdict, probabilities, 28x28)", "#layers": "the feature maps",
+             "#echo": "the echo"}
+    print("\n| page | what shows | first change after pen-up (median) | final after pen-up (median) | "
+          "(max) |\n|---|---|---|---|---|")
+    for (name, selector), pairs in lags.items():
         first, final = np.array(pairs).T
-        print(f"| {name} | {np.median(first):.2f} s | {np.median(final):.2f} s | {final.max():.2f} s |")
-    ratio = np.median(np.array(lags["digitpad"])[:, 1]) / np.median(np.array(lags["empty handler"])[:, 1])
-    print(f"digitpad's final reading / the empty handler's: {ratio:.2f}x ({args.strokes} drawings, "
-          f"{CANVAS}x{CANVAS} canvas)")
+        print(f"| {name} | {shown[selector]} | {np.median(first):.2f} s | {np.median(final):.2f} s | "
+              f"{final.max():.2f} s |")
+
+    def final(name, selector="#input28"):
+        return np.median(np.array(lags[name, selector])[:, 1])
+    ours = final("digitpad")
+    print(f"digitpad's final reading: {ours / final('empty handler', '#echo'):.2f}x the empty handler's, "
+          f"{ours / final(before):.2f}x the Sketchpad's ({args.strokes} drawings, {CANVAS}x{CANVAS} canvas)")
     print("\n| from a click on It was to the taught model in the picker | median | max |\n|---|---|---|")
     print(f"| {len(seconds)} corrections, 1 to {len(seconds)} drawings | {np.median(seconds):.2f} s | "
           f"{max(seconds):.2f} s |")
+
+
+PEN_EVERY_S = 0.016  # a pointer event every 16 ms, as a browser sends them at 60 Hz
+LOOK_S = 1.0         # a student looks at the answer this long before drawing the next digit
+
+
+def student(url: str, drawings: list, seed: int, until: float) -> tuple[list, list, int, list]:
+    """One simulated student drawing pen digits at a person's pace, the value sent as the page
+    sends it (the pad's 'change' every 60 ms while an answer is not awaited, 'change' and
+    'penup' at each pen-up). Returns seconds from the last pen-up to the final reading and to the
+    maps, for each drawing, how many drawings were finished, and the errors."""
+    from gradio_client import Client
+
+    from digitpad.app.pad import SEND_EVERY_MS
+    client = Client(url, verbose=False, download_files=False)
+    rng = np.random.default_rng(seed)
+    finals, maps, finished, errors = [], [], 0, []
+
+    def send(value, endpoint):
+        return client.submit(value, DEFAULT_MODEL, "me", "", api_name=endpoint)
+    for d in drawings:
+        if time.monotonic() >= until:
+            break
+        placed, _ = pendigits.placed(d, rng, CANVAS, strokes.BRUSH)
+        so_far, pending, sent, tick = [], None, 0.0, time.perf_counter()
+        try:
+            for stroke in placed:
+                so_far.append([])
+                for point in stroke.round(1).tolist():
+                    so_far[-1].append(point)
+                    tick += PEN_EVERY_S
+                    time.sleep(max(0.0, tick - time.perf_counter()))
+                    if (pending is None or pending.done()) and tick - sent >= SEND_EVERY_MS / 1000:
+                        pending, sent = send(json.dumps({"size": [CANVAS, CANVAS], "strokes": so_far}), "/read"), tick
+                value = json.dumps({"size": [CANVAS, CANVAS], "strokes": so_far})
+                up = time.perf_counter()
+                pending, look = send(value, "/read"), send(value, "/look")
+                tick = up
+            verdict, *_ = pending.result(timeout=60)
+            finals.append(time.perf_counter() - up)
+            look.result(timeout=60)
+            maps.append(time.perf_counter() - up)
+            if not verdict.startswith(("It's a", "Not sure")):
+                raise RuntimeError(f"no reading: {verdict[:80]}")
+            finished += 1
+        except Exception as e:  # each is counted and shown: the class must see none
+            errors.append(f"{type(e).__name__}: {str(e)[:120]}")
+        time.sleep(LOOK_S)
+    return finals, maps, finished, errors
+
+
+def bench_class(args):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digitpad.clients import rss_mib, start_app
+    pen = drawn.sample(pendigits.load(pendigits.locate(args.pendigits)), 3000, seed=15)
+    print(f"\n| students | drawings finished | final reading after pen-up p50 | p95 | max | maps p95 | "
+          f"errors | server memory |\n|---|---|---|---|---|---|---|---|")
+    for students in args.students:
+        with throwaway_home():
+            proc, url = start_app("--host", "127.0.0.1")
+            try:
+                student(url, pen[:3], 0, time.monotonic() + 30)  # the server's first readings warm it
+                until = time.monotonic() + args.seconds
+                with ThreadPoolExecutor(students) as pool:
+                    done = list(pool.map(lambda k: student(url, pen[k::students], k + 1, until), range(students)))
+                memory = rss_mib(proc.pid)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        finals = [s for r in done for s in r[0]]
+        maps = [s for r in done for s in r[1]]
+        errors = [e for r in done for e in r[3]]
+        p50, p95 = np.percentile(finals, [50, 95])
+        print(f"| {students} | {sum(r[2] for r in done)} | {p50:.2f} s | {p95:.2f} s | {max(finals):.2f} s | "
+              f"{np.percentile(maps, 95):.2f} s | {len(errors)} | {memory:.0f} MiB |", flush=True)
+        for e in sorted(set(errors))[:5]:
+            print(f"  error: {e}")
+    print(f"class: {students} students, p95 {p95:.2f} s, errors {len(errors)}")
 
 
 def first_k(labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -398,6 +528,9 @@ def main(argv=None):
                    help="models for the latency run")
     p.add_argument("--pendigits", default=None,
                    help="UCI pendigits-orig.tra for the browser and teach runs (default $DIGITPAD_PENDIGITS)")
+    p.add_argument("--students", type=int, nargs="+", default=[30],
+                   help="simulated students in the class run, one run for each number given (default 30)")
+    p.add_argument("--seconds", type=float, default=60, help="how long each class run draws (default 60)")
     p.add_argument("--clicks", type=int, default=5, help="corrections timed in the browser run")
     p.add_argument("--strokes", type=int, default=5, help="drawings timed from pen-up in the browser run")
     p.add_argument("--rehearsal-per-digit", type=int, default=teaching.REHEARSAL_PER_DIGIT,
@@ -416,6 +549,8 @@ def main(argv=None):
         bench_load(args)
     if "browser" in args.sections:
         bench_browser(args)
+    if "class" in args.sections:
+        bench_class(args)
     if "teach" in args.sections:
         bench_teach(args)
 

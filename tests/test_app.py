@@ -158,7 +158,7 @@ def test_the_pad_reads_while_the_pen_moves_and_as_training_renders(server, brows
     up = page.evaluate("performance.now()")
     expect(page.locator("#verdict")).to_contain_text("It's a 2", timeout=30_000)
     settle(page, "#input28 img")
-    while_down = {html for _, html in changes(page, down, up)}
+    while_down = {html for _, html in changes(page, "#input28", down, up)}
     assert len(while_down) >= 3, f"{len(while_down)} readings while the pen was down"
 
     box = page.locator("#pad canvas").bounding_box()
@@ -193,7 +193,7 @@ def test_undo_clear_and_replay(server, browser, drawings):
     page.locator("#pad button", has_text="Replay").click()
     expect(page.locator("#verdict")).to_contain_text("It's a 4", timeout=30_000)
     page.wait_for_timeout(1500)
-    assert len({html for _, html in changes(page)}) >= 2  # one stroke's reading, then the digit's
+    assert len({html for _, html in changes(page, "#verdict")}) >= 2  # one stroke's reading, then the digit's
     page.locator("#pad button", has_text="Clear").click()  # the replayed drawing stays until then
     draw(page, next(d for d in drawings if d.label == 7))  # still ready to draw after all that
     expect(page.locator("#verdict")).to_contain_text("It's a 7", timeout=30_000)
@@ -285,7 +285,7 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
     touch_draw(page, two, stroke_s=1.0)  # a finger draws; the page stays put
     up = page.evaluate("performance.now()")
     expect(page.locator("#verdict")).to_contain_text("It's a 2", timeout=30_000)
-    assert len({html for _, html in changes(page, down, up)}) >= 3  # readings while the finger is down
+    assert len({html for _, html in changes(page, "#input28", down, up)}) >= 3  # readings while the finger is down
     assert page.evaluate("window.scrollY") == 0
     pad, verdict = page.locator("#pad").bounding_box(), page.locator("#verdict").bounding_box()
     assert pad["width"] >= 0.8 * 390 and verdict["y"] + verdict["height"] <= 844

@@ -242,7 +242,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     sketch.change(read, drawn, [verdict, probs, seen, last], trigger_mode="always_last",
                   show_progress="hidden", api_name="read")
     sketch.penup(look, drawn, [*reasons, *layers, responses], trigger_mode="always_last",
-                 show_progress="hidden", api_visibility="private")
+                 show_progress="hidden", api_name="look", api_visibility="undocumented")
     gr.api(read_strokes, api_name="read_strokes")
     picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
     who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")
