@@ -73,13 +73,14 @@ def unit_at(shape: tuple[int, int, int], x: int, y: int) -> tuple[int, int, int]
 def enlarge(img: np.ndarray, zoom: int, pixel_grid: bool = True) -> np.ndarray:
     """An HxWx3 image scaled up `zoom` times, each source pixel a square, with grid lines."""
     img = img.repeat(zoom, 0).repeat(zoom, 1)
-    if pixel_grid:
+    if pixel_grid and zoom > 1:
         img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
     return img
 
 
-def input_image(x: torch.Tensor, zoom: int = 10) -> np.ndarray:
-    """The normalized [1, 1, 28, 28] input as the model sees it, enlarged with a pixel grid."""
+def input_image(x: torch.Tensor, zoom: int = 1) -> np.ndarray:
+    """The normalized [1, 1, 28, 28] input as the model sees it, enlarged with a pixel grid
+    when zoom > 1 (the page sends 28x28 and the browser scales it: 10x less to encode)."""
     ink = denormalize(x.view(28, 28)).clamp(0, 1).numpy()
     return enlarge(np.repeat((255 - ink * 255).astype(np.uint8)[..., None], 3, 2), zoom)
 
@@ -107,7 +108,7 @@ def closer(x: torch.Tensor, maps: torch.Tensor, unit: tuple[int, int, int],
     board = np.full((280, 280, 3), 255, np.uint8)
     board[:tile.shape[0], :tile.shape[1]] = tile
     gap = np.full((280, 12, 3), 255, np.uint8)
-    return np.concatenate([board, gap, outline(input_image(x), field, 10)], 1)
+    return np.concatenate([board, gap, outline(input_image(x, 10), field, 10)], 1)
 
 
 def arithmetic(s: WorkedSum) -> str:
@@ -142,7 +143,7 @@ def look_closer(model: nn.Module, x: torch.Tensor, layer: str, px: int, py: int)
     return closer(x, maps, unit, field), text
 
 
-def heatmap(attr: torch.Tensor, zoom: int = 10) -> np.ndarray:
+def heatmap(attr: torch.Tensor, zoom: int = 1) -> np.ndarray:
     """A [28, 28] attribution map -> RGB, red toward the digit, blue away, on the input's grid."""
     return enlarge(colorize(attr.numpy(), float(attr.abs().max())), zoom)
 

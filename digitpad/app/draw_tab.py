@@ -1,5 +1,6 @@
 """The Draw tab: the pad, the reading, the teaching and the closer look, wired to pure
 functions in render, store and personal."""
+import base64
 import functools
 import io
 import uuid
@@ -13,10 +14,28 @@ from PIL import Image
 from .. import home, render, strokes
 from ..inference import classify
 from ..personal import PersonalModels
-from ..store import Store
+from ..store import Store, png
 from .pad import stroke_pad
 
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
+
+
+def view28(image: np.ndarray | None) -> str:
+    """The 28x28 view as HTML with the PNG inline (about 300 bytes): sent with every live
+    reading, it skips Gradio's file cache, which cost a class's server more than the reading."""
+    if image is None:
+        return VIEW28_EMPTY
+    data = base64.b64encode(png(image)).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="the 28 x 28 input the model reads">'
+
+
+VIEW28_EMPTY = "<p>The 28 x 28 image the model reads appears here.</p>"
+
+
+def picture(**kwargs) -> gr.Image:
+    """An output image, sent as PNG: Gradio 6's default WebP took 3-7x as long to encode these
+    flat images, on the server's event loop."""
+    return gr.Image(format="png", interactive=False, **kwargs)
 
 
 @dataclass
@@ -39,6 +58,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     labels = {m.name: render.layer_labels(tables[m.name], m.feature_layers) for m in models.values()}
     slots = max(map(len, labels.values()))  # one image per shown layer; widekernel shows fewer
     store = Store(home.store_path())
+    drawn_last = {}  # page (session) -> hash of its last pen-up's drawing
     personal = PersonalModels(store, models[default], default)
 
     def pad(items, fill):
@@ -66,16 +86,31 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         return gr.Dropdown(choices=choices, value=name if name in choices else default)
 
     def why(p):
-        return [gr.Image(img, label=caption) for img, caption in p.why] if p.why else [None, None]
+        """The two heat maps as plain images (a component update would make Gradio rebuild its
+        config on every reading) and the sentence that names them."""
+        if not p.why:
+            return None, None, render.WHY
+        (answer, toward), (runner_up, against) = p.why
+        return answer, runner_up, f"**Left**: {toward}. **Right**: {against}. {render.WHY}"
 
     def read(value, name, who, token):
         """The pad's value, while the pen moves and at pen-up: the verdict, the probabilities and
         the 28x28 view, and (input, value) kept for the buttons, the picker and look closer."""
         g = render.glance(model_for(name, who, token), value)
-        return g.verdict, g.probs, g.input, None if g.x is None else (g.x, value)
+        return g.verdict, g.probs, view28(g.input), None if g.x is None else (g.x, value)
 
-    def look(value, name, who, token):
-        """At pen-up: the heat maps, every layer's maps and conv1's responses."""
+    def read_drawing(value, name, who, token, request: gr.Request):
+        """At pen-up: the reading of the whole drawing, and the drawing noted as this page's last."""
+        drawn_last[request.session_hash] = hash(value)
+        while len(drawn_last) > 10_000:  # pages long gone
+            drawn_last.pop(next(iter(drawn_last)))
+        return read(value, name, who, token)
+
+    def look(value, name, who, token, request: gr.Request):
+        """After a pen-up's reading: the heat maps, every layer's maps and conv1's responses,
+        unless a later pen-up on the same page has superseded this drawing."""
+        if drawn_last.get(request.session_hash, hash(value)) != hash(value):
+            return [gr.skip()] * (3 + slots + 1)  # costly in Gradio, but far less than the maps
         p = render.panels(model_for(name, who, token), value, filters.get(name))
         return *why(p), *pad(p.layers, None), p.responses
 
@@ -191,28 +226,27 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
             probs = gr.Label(num_top_classes=10, label="Probability of each digit",
                              show_label=False, elem_id="probs")
         with gr.Column(scale=3, min_width=300):
-            seen = gr.Image(label="What the model sees: 28 x 28 after crop, fit and centre",
-                            interactive=False, height=240, elem_id="input28")
+            gr.Markdown("**What the model sees**: 28 x 28 after crop, fit and centre",
+                        elem_id="input28-label")
+            seen = gr.HTML(VIEW28_EMPTY, elem_id="input28")
             with gr.Row(elem_id="why"):
-                reasons = [gr.Image(label=label, interactive=False, height=190, buttons=[])
+                reasons = [picture(label=label, height=190, buttons=[])
                            for label in ("Toward its answer", "Toward the runner-up")]
-            gr.Markdown(render.WHY, elem_id="why-text")
+            why_text = gr.Markdown(render.WHY, elem_id="why-text")
     gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
                 "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
                 "colour scale per layer.")
     with gr.Row(elem_id="layers"):
-        layers = [gr.Image(label=label, visible=bool(label), interactive=False, buttons=[])
+        layers = [picture(label=label, visible=bool(label), buttons=[])
                   for label in pad(labels[default], "")]
     with gr.Row():
-        zoomed = gr.Image(label="Look closer: click any tile of a map above", interactive=False,
-                          elem_id="closer")
+        zoomed = picture(label="Look closer: click any tile of a map above", elem_id="closer")
         sums = gr.Markdown("Click a tile of any feature map to see which input pixels that unit "
                            "sees; for conv1, the arithmetic that made its value.", elem_id="arithmetic")
     with gr.Row():
-        kernels = gr.Image(filters[default], label="Learned conv1 filters (blue negative, "
-                           "red positive weights)", interactive=False, elem_id="filters")
-        responses = gr.Image(label="Each conv1 filter's response to your drawing",
-                             interactive=False, elem_id="responses")
+        kernels = picture(value=filters[default], label="Learned conv1 filters (blue negative, "
+                          "red positive weights)", elem_id="filters")
+        responses = picture(label="Each conv1 filter's response to your drawing", elem_id="responses")
     table = gr.Dataframe(tables[default], headers=["layer", "output shape", "parameters",
                                                    "receptive field"],
                          label="Architecture", interactive=False)
@@ -231,7 +265,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         notes = gr.Markdown()
 
     last = gr.State(None)
-    outputs = [verdict, probs, seen, *reasons, *layers, responses]
+    outputs = [verdict, probs, seen, *reasons, why_text, *layers, responses]
     page = [last, picker, who, token]
     mine = [drawings, score, exported]
     then_learn = dict(fn=learn, inputs=[picker, who, token], outputs=[picker, score],
@@ -239,10 +273,16 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     demo.load(arrive, [token, who], [token, who], api_visibility="private").then(
         enter, [picker, who, token], [picker, *mine], api_visibility="private")
     drawn = [sketch, picker, who, token]
-    sketch.change(read, drawn, [verdict, probs, seen, last], trigger_mode="always_last",
-                  show_progress="hidden", api_name="read")
-    sketch.penup(look, drawn, [*reasons, *layers, responses], trigger_mode="always_last",
-                 show_progress="hidden", api_name="look", api_visibility="undocumented")
+    quiet = dict(trigger_mode="always_last", show_progress="hidden")
+    # Pen-up readings have workers of their own; live readings and maps share one, so that under
+    # a class's load they cannot take the time the pen-up readings need. No handler here returns
+    # gr.skip() or a component on the hot path: Gradio rebuilds a component's config for each.
+    sketch.stroke(read, drawn, [verdict, probs, seen, last], api_name="read", **quiet,
+                  concurrency_id="background")
+    sketch.penup(read_drawing, drawn, [verdict, probs, seen, last], api_name="read_drawing", **quiet,
+                 concurrency_id="pen-up", concurrency_limit=2).then(
+        look, drawn, [*reasons, why_text, *layers, responses], api_name="look", api_visibility="undocumented",
+        show_progress="hidden", concurrency_id="background")
     gr.api(read_strokes, api_name="read_strokes")
     picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
     who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")

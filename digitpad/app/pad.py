@@ -1,5 +1,5 @@
 """The stroke pad: a canvas in gr.HTML that sends its strokes as JSON points, about every 60 ms
-while the pen moves ('change') and once more at pen-up ('penup'), with Undo, Clear and Replay.
+while the pen moves ('stroke') and once more at pen-up ('penup'), with Undo, Clear and Replay.
 
 Its value is strokes.Pad's JSON: {"size": [w, h], "strokes": [[[x, y], ...], ...]}."""
 import gradio as gr
@@ -23,7 +23,8 @@ canvas { display: block; width: 100%; aspect-ratio: 1; touch-action: none; curso
 .pad-tools button { flex: 1; padding: 4px; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); }"""
 
-# The canvas keeps its own strokes; every change of props.value makes Gradio send a 'change'.
+# The canvas keeps its own strokes; props.value is what each event sends. Two events, not
+# 'change', so that a class's pen-up readings never queue behind everyone's live ones.
 JS = """
 const canvas = element.querySelector('canvas');
 const ctx = canvas.getContext('2d');
@@ -44,7 +45,8 @@ function paint() {
 function send(done) {
   props.value = JSON.stringify({size: [SIZE, SIZE], strokes: strokes});
   sent = performance.now();
-  if (done) { if (strokes.length) shown = strokes.map(s => s.slice()); trigger('penup'); }
+  if (done && strokes.length) shown = strokes.map(s => s.slice());
+  trigger(done ? 'penup' : 'stroke');
 }
 function at(e) {
   const r = canvas.getBoundingClientRect();
@@ -98,6 +100,6 @@ paint();
 
 
 def stroke_pad() -> gr.HTML:
-    """The pad (also what bench.py's empty-handler page draws on); events 'change' and 'penup'."""
+    """The pad (also what bench.py's empty-handler page draws on); events 'stroke' and 'penup'."""
     return gr.HTML(None, html_template=HTML, css_template=CSS, js_on_load=JS, elem_id="pad",
                    apply_default_css=False)

@@ -12,7 +12,7 @@ from .. import data, render
 from ..models import MODELS
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load_model
-from .draw_tab import Draw
+from .draw_tab import Draw, picture
 
 MNIST_TRAIN = 60_000 - data.VAL_SIZE  # MNIST training images once validation is carved off
 POLL_S = 0.5
@@ -143,8 +143,8 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
                            color_map=dict(zip(LOSS, COLOURS)), elem_id="train-loss")
         accuracy = gr.LinePlot(x="images", y="value", color="curve", title="Accuracy", height=260,
                                color_map=dict(zip(ACCURACY, COLOURS)), elem_id="train-accuracy")
-    kernels = gr.Image(label="conv1 filters as it learns (blue negative, red positive)",
-                       interactive=False, height=220, elem_id="train-filters")
+    kernels = picture(label="conv1 filters as it learns (blue negative, red positive)", height=220,
+                      elem_id="train-filters")
     result = gr.Markdown(elem_id="train-result")
     start.click(train, [arch, epochs, pen, images, draw.who, token],
                 [bar, loss, accuracy, kernels, result, draw.picker], concurrency_limit=None)
