@@ -15,10 +15,11 @@ from .data import denormalize
 from .canvas import VERSION as PREPROCESS_VERSION
 from .canvas import preprocess
 from .strokes import BRUSH as PAD_BRUSH
-from .strokes import CANVAS, Pad, rasterize
+from .strokes import CANVAS, Pad, parse, rasterize
 from .weights import save_atomic
 
-VARIANTS = ("white", "transparent", "dark")
+VARIANTS = ("white", "transparent", "dark")  # canvases, as images reach preprocess
+PAD = "pad"                                  # strokes, as the page's pad sends them
 BRUSH = (0.02, 0.08)    # brush width, as a fraction of the canvas, drawn uniformly from this range
 EXTENT = (0.3, 0.85)    # the digit's larger side, likewise
 RENDER_VERSION = 1      # bump when render() draws differently
@@ -151,11 +152,14 @@ def render(d: Drawing, rng: np.random.Generator, variant: str = "white", size: i
 
 
 def inputs(drawings: list, variant: str = "white", seed: int = 0, progress=None) -> torch.Tensor:
-    """Render each drawing on a random canvas and preprocess it: [N, 1, 28, 28] (NaN when blank)."""
+    """Render each drawing on a random canvas and preprocess it: [N, 1, 28, 28] (NaN when blank).
+
+    Variant "pad" sends each drawing as the pad does instead: its strokes' JSON, parsed and
+    rasterized at the pad's brush."""
     rng = np.random.default_rng(seed)
     out = torch.full((len(drawings), 1, 28, 28), float("nan"))
     for i, d in enumerate(progress(drawings) if progress else drawings):
-        x = preprocess(render(d, rng, variant))
+        x = preprocess(parse(pad_value(d, rng)) if variant == PAD else render(d, rng, variant))
         if x is not None:
             out[i] = x[0]
     return out

@@ -308,12 +308,12 @@ def sketchpad_page():
 
 def pen_up_seconds(browser, url, drawing, selectors) -> dict[str, tuple[float, float]]:
     """For each selector, seconds from the last pen-up to its first and to its final change."""
-    from digitpad.clients import changes, draw, open_pad, settle_html, watch
+    from digitpad.clients import changes, draw, open_pad, pen_up, settle_html, watch
     page = open_pad(browser, url)
     for selector in selectors:
         watch(page, selector)
     draw(page, drawing)
-    up = page.evaluate("performance.now()")
+    up = pen_up(page)
     out = {}
     for selector in selectors:
         settle_html(page, selector)

@@ -34,7 +34,10 @@ def parse_args(argv=None):
                         "home, training only those missing")
     p.add_argument("--count", type=int, default=None,
                    help="read a seeded sample of the unseen writers' digits (default: all)")
-    p.add_argument("--variants", nargs="+", default=list(pendigits.VARIANTS), choices=pendigits.VARIANTS)
+    p.add_argument("--variants", nargs="+", default=list(pendigits.VARIANTS),
+                   choices=[*pendigits.VARIANTS, pendigits.PAD],
+                   help="canvas kinds to read (default: the three canvases); 'pad' sends each drawing's "
+                        "strokes as the page's pad does")
     p.add_argument("--seed", type=int, default=0, help="seed for the sample and the canvases")
     p.add_argument("--pendigits", type=Path, default=None,
                    help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS, else a copy in digitpad's "
@@ -48,6 +51,8 @@ def parse_args(argv=None):
     if "--" in argv:
         argv, train_argv = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = p.parse_args(argv)
+    if args.compare and pendigits.PAD in args.variants:
+        p.error("--compare shrinks whole canvases; the 'pad' variant has none: leave one of them out")
     if train_argv and not args.folds:
         p.error("arguments after -- are for training the folds: add --folds")
     if args.reuse and not args.folds:

@@ -11,7 +11,8 @@ from PIL import Image
 from digitpad import drawn, pendigits, render, strokes
 from digitpad.app import build_demo, load_models
 from digitpad.canvas import preprocess
-from digitpad.clients import changes, draw, log_text, open_pad, settle, start_app, touch_draw, watch
+from digitpad.clients import (changes, draw, log_text, note_pen_ups, open_pad, pen_up, settle, start_app,
+                              touch_draw, watch)
 from digitpad.data import denormalize
 from digitpad.weights import load_model, shipped_path
 
@@ -157,7 +158,7 @@ def test_the_pad_reads_while_the_pen_moves_and_as_training_renders(server, brows
     watch(page, "#input28")
     down = page.evaluate("performance.now()")
     draw(page, two, every=1, stroke_s=1.0)
-    up = page.evaluate("performance.now()")
+    up = pen_up(page)
     expect(page.locator("#verdict")).to_contain_text("It's a 2", timeout=30_000)
     settle(page, "#input28 img")
     while_down = {html for _, html in changes(page, "#input28", down, up)}
@@ -282,10 +283,11 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
     page.goto(server.url)
     expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
     watch(page, "#input28")
+    note_pen_ups(page)
     down = page.evaluate("performance.now()")
     two = next(d for d in drawings if d.label == 2 and len(d.strokes) == 1)
     touch_draw(page, two, stroke_s=1.0)  # a finger draws; the page stays put
-    up = page.evaluate("performance.now()")
+    up = pen_up(page)
     expect(page.locator("#verdict")).to_contain_text("It's a 2", timeout=30_000)
     assert len({html for _, html in changes(page, "#input28", down, up)}) >= 3  # readings while the finger is down
     assert page.evaluate("window.scrollY") == 0
