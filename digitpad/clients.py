@@ -86,9 +86,16 @@ def open_pad(browser, url: str):
     page = browser.new_page()
     page.set_viewport_size({"width": 1280, "height": 1400})
     page.goto(url)
-    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
-    note_pen_ups(page)
+    pad_ready(page)
     return page
+
+
+def pad_ready(page) -> None:
+    """Wait until the pad listens (its canvas shows before its script runs), noting pen-ups."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#pad canvas[data-ready]").first).to_be_visible(timeout=30_000)
+    note_pen_ups(page)
 
 
 def note_pen_ups(page) -> None:

@@ -1,4 +1,5 @@
-"""Drawn-digit accuracy: pen strokes rendered as Sketchpad canvases, read by preprocess + classify."""
+"""Drawn-digit accuracy: pen strokes rendered as canvases or sent as the pad sends them, read by
+preprocess + classify."""
 import numpy as np
 import torch
 from PIL import Image

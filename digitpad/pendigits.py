@@ -1,5 +1,6 @@
-"""Pen-drawn digits (UCI pendigits, UNIPEN strokes): rendered the way the Sketchpad delivers them,
-preprocessed and cached as tensors under digitpad's home, split into writer folds."""
+"""Pen-drawn digits (UCI pendigits, UNIPEN strokes): rendered as canvases by the pad's own rasterizer,
+or sent as the pad sends them; preprocessed and cached as tensors under digitpad's home, split
+into writer folds."""
 import hashlib
 import json
 import os
@@ -136,7 +137,7 @@ def render(d: Drawing, rng: np.random.Generator, variant: str = "white", size: i
     ink = rasterize(strokes, (size, size), brush)
 
     canvas = np.empty((size, size, 4), np.uint8)
-    if variant == "white":      # what the Sketchpad sends: black ink composited on white
+    if variant == "white":      # black ink composited on white, as the pad draws
         canvas[..., :3] = (255 - ink)[..., None]
         canvas[..., 3] = 255
     elif variant == "transparent":  # ink only in alpha; the colour under alpha 0 is noise

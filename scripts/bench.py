@@ -292,7 +292,8 @@ def sketchpad_page():
 
     model, filters = load_model(), None
     select_brush = """() => { const pick = () => { const b = document.querySelector('#pad button[aria-label="Brush"]');
-      if (b) b.click(); else setTimeout(pick, 100); }; pick(); }"""
+      const canvas = document.querySelector('#pad canvas');
+      if (b && canvas) { b.click(); canvas.dataset.ready = 'true'; } else setTimeout(pick, 100); }; pick(); }"""
     with gr.Blocks(analytics_enabled=False) as demo:
         pad = gr.Sketchpad(value={"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)],
                                   "composite": None},

@@ -1,8 +1,9 @@
 """How well digitpad reads digits people drew, on writers the model never trained on:
 python scripts/eval_drawn.py --help
 
-Renders each pen-drawn digit as the Sketchpad would deliver it (round brush, random size and
-place, on each canvas variant), then runs preprocess and classify. Only writers the checkpoint
+Renders each pen-drawn digit as an image would reach the app (round brush, random size and
+place, on each canvas variant), or sends its strokes as the page's pad does (variant 'pad'),
+then runs preprocess and classify. Only writers the checkpoint
 did not train on are read (it records its writers); for the shipped weights, which trained on
 all thirty, use --folds: train one model per writer group on the other twenty, read the held-out
 ten, and report each fold, the mean and the worst writer. Arguments after -- go to

@@ -11,7 +11,7 @@ from PIL import Image
 from digitpad import drawn, pendigits, render, strokes
 from digitpad.app import build_demo, load_models
 from digitpad.canvas import preprocess
-from digitpad.clients import (changes, draw, log_text, note_pen_ups, open_pad, pen_up, settle, start_app,
+from digitpad.clients import (changes, draw, log_text, open_pad, pad_ready, pen_up, settle, start_app,
                               touch_draw, watch)
 from digitpad.data import denormalize
 from digitpad.weights import load_model, shipped_path
@@ -267,7 +267,7 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
 
     page = browser.new_page(viewport={"width": 1366, "height": 650})
     page.goto(server.url)
-    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    pad_ready(page)
     draw(page, next(d for d in drawings if d.label == 4))
     expect(page.locator("#verdict")).to_contain_text("It's a", timeout=30_000)
     settle(page, "#input28 img")
@@ -281,9 +281,8 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = phone.new_page()
     page.goto(server.url)
-    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    pad_ready(page)
     watch(page, "#input28")
-    note_pen_ups(page)
     down = page.evaluate("performance.now()")
     two = next(d for d in drawings if d.label == 2 and len(d.strokes) == 1)
     touch_draw(page, two, stroke_s=1.0)  # a finger draws; the page stays put

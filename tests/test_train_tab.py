@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from digitpad.clients import draw, open_pad, settle, start_app
+from digitpad.clients import draw, open_pad, pad_ready, settle, start_app
 
 TRAINED = re.compile(r"digitcnn \(trained at \d\d:\d\d\)")
 
@@ -85,7 +85,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     page.get_by_role("tab", name="Draw").click()
     expect(page.locator("#picker input")).to_have_value(label)
     page.reload()
-    expect(page.locator("#pad canvas").first).to_be_visible(timeout=30_000)
+    pad_ready(page)
     page.locator("#picker input").click()
     page.get_by_role("option", name=label).click()
     draw(page, seven)

@@ -96,6 +96,7 @@ document.addEventListener('keydown', e => {
   }
 });
 paint();
+canvas.dataset.ready = 'true';  // listeners attached: tests and tools wait for this
 """ % {"brush": BRUSH * CANVAS, "every": SEND_EVERY_MS}
 
 
