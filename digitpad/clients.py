@@ -81,8 +81,6 @@ def rss_mib(pid: int) -> float:
 
 def open_pad(browser, url: str):
     """A new playwright tab (in a Browser or a BrowserContext) on the page, once its pad is there."""
-    from playwright.sync_api import expect
-
     page = browser.new_page()
     page.set_viewport_size({"width": 1280, "height": 1400})
     page.goto(url)

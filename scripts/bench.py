@@ -38,7 +38,6 @@ from digitpad import data, drawn, pendigits, render, runs, strokes, teaching, tr
 from digitpad.models import DigitCNN
 from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
-from digitpad.canvas import preprocess
 from digitpad.train import build_trainable, evaluate, fold_weights, train_step
 from digitpad.weights import load_model
 
@@ -240,8 +239,8 @@ def bench_latency(args):
         finally:
             run.stop()
             run.wait()
-    print(f"\n| model | read (pen moving, pen-up) p50 | read p95 | look (maps at pen-up) p50 | look p95 |"
-          f"\n|---|---|---|---|---|")
+    print("\n| model | read (pen moving, pen-up) p50 | read p95 | look (maps at pen-up) p50 | look p95 |"
+          "\n|---|---|---|---|---|")
     for name, read, look in rows:
         print(f"| {name} | {np.median(read):.1f} ms | {np.percentile(read, 95):.1f} ms | "
               f"{np.median(look):.1f} ms | {np.percentile(look, 95):.1f} ms |")

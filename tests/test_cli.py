@@ -115,7 +115,7 @@ def test_a_built_wheel_loads_every_model_and_serves_the_page_outside_the_checkou
     port, log = free_port(), tmp_path / "server.log"
     with open(log, "w") as out:
         server = subprocess.Popen([sys.executable, "-c", WITHOUT_EDITABLE + "import runpy\nrunpy.run_module("
-                                   f"'digitpad', run_name='__main__', alter_sys=True)", "--port", str(port)],
+                                   "'digitpad', run_name='__main__', alter_sys=True)", "--port", str(port)],
                                   cwd="/", env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 90

@@ -24,7 +24,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
 def test_any_json_is_a_drawing_or_a_sentence_saying_why_not(model, value):
     text = json.dumps(value)
     try:
-        pad = strokes.parse(text)
+        strokes.parse(text)
     except strokes.StrokesError as e:
         assert str(e)
         assert render.glance(model, text).verdict == f"That canvas could not be read: {e}"
