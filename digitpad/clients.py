@@ -139,6 +139,16 @@ def draw(page, drawing, every: int = 2, stroke_s: float = 0) -> None:
         page.mouse.up()
 
 
+def draw_and_read(page, drawing, says="It's a") -> None:
+    """Draw a pen digit with the mouse and wait for the page's final reading of it, whose verdict
+    says `says` (a string or pattern): answers also arrive mid-stroke, so wait for the last one."""
+    from playwright.sync_api import expect
+
+    draw(page, drawing)
+    expect(page.locator("#verdict")).to_contain_text(says, timeout=30_000)
+    settle(page, "#input28 img")
+
+
 def touch_draw(page, drawing, stroke_s: float = 0) -> None:
     """Draw a pen digit on the pad with one finger: touch events through Chromium's DevTools."""
     cdp = page.context.new_cdp_session(page)

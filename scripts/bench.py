@@ -329,7 +329,7 @@ def bench_browser(args):
 
     from playwright.sync_api import expect, sync_playwright
 
-    from digitpad.clients import draw, free_port, open_pad, settle, start_app
+    from digitpad.clients import draw_and_read, free_port, open_pad, start_app
     pen = pendigits.load(pendigits.locate(args.pendigits))
     drawings = drawn.sample(pen, args.clicks, seed=13)
     before = "digitpad's Sketchpad before"
@@ -349,9 +349,7 @@ def bench_browser(args):
                         lags[name, selector].append(pair)
             for n, d in enumerate(drawings, start=1):
                 page = open_pad(browser, url)
-                draw(page, d)
-                expect(page.locator("#verdict")).to_contain_text("It", timeout=30_000)
-                settle(page, "#input28 img")
+                draw_and_read(page, d, "It")
                 start = time.perf_counter()
                 page.locator("#correct button", has_text=str(d.label)).click()
                 expect(page.locator("#picker input")).to_have_value(

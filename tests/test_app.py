@@ -11,7 +11,7 @@ from PIL import Image
 from digitpad import drawn, pendigits, render, strokes
 from digitpad.app import build_demo, load_models
 from digitpad.canvas import preprocess
-from digitpad.clients import (changes, draw, log_text, open_pad, pad_ready, pen_up, settle, start_app,
+from digitpad.clients import (changes, draw, draw_and_read, log_text, open_pad, pad_ready, pen_up, settle, start_app,
                               touch_draw, watch)
 from digitpad.data import denormalize
 from digitpad.weights import load_model, shipped_path
@@ -99,9 +99,7 @@ def test_drawing_in_a_real_browser(server, browser, drawings):
 
     three = next(d for d in drawings if d.label == 3)
     page = open_pad(browser, server.url)
-    draw(page, three)
-    expect(page.locator("#verdict")).to_contain_text("It's a 3", timeout=30_000)
-    settle(page, "#input28 img")  # answers also arrive mid-stroke; wait for the last one
+    draw_and_read(page, three, "It's a 3")
     expect(page.locator("#verdict")).to_contain_text("It's a 3")
     expect(page.locator("#layers img")).to_have_count(4, timeout=30_000)
     expect(page.locator("#layers")).to_contain_text("pool2: 32 x 7 x 7")
@@ -179,9 +177,7 @@ def test_undo_clear_and_replay(server, browser, drawings):
 
     four = next(d for d in drawings if d.label == 4 and len(d.strokes) == 2)
     page = open_pad(browser, server.url)
-    draw(page, four)
-    expect(page.locator("#verdict")).to_contain_text("It's a 4", timeout=30_000)
-    settle(page, "#input28 img")
+    draw_and_read(page, four, "It's a 4")
     page.locator("#pad button", has_text="Undo").click()
     expect(page.locator("#verdict")).not_to_contain_text("It's a 4", timeout=30_000)
     draw(page, four)
@@ -208,9 +204,7 @@ def test_correcting_a_reading_teaches_a_personal_model(server, browser, drawings
 
     seven = next(d for d in drawings if d.label == 7)
     page = open_pad(browser, server.url)
-    draw(page, seven)
-    expect(page.locator("#verdict")).to_contain_text("It's a", timeout=30_000)
-    settle(page, "#input28 img")
+    draw_and_read(page, seven)
     page.locator("#correct button", has_text="7").click()
     expect(page.locator("#picker input")).to_have_value("digitcnn + your 1 drawing", timeout=30_000)
     expect(page.locator("#score")).to_contain_text("On your 1 drawing", timeout=30_000)
@@ -268,9 +262,7 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
     page = browser.new_page(viewport={"width": 1366, "height": 650})
     page.goto(server.url)
     pad_ready(page)
-    draw(page, next(d for d in drawings if d.label == 4))
-    expect(page.locator("#verdict")).to_contain_text("It's a", timeout=30_000)
-    settle(page, "#input28 img")
+    draw_and_read(page, next(d for d in drawings if d.label == 4))
     for selector in ("#pad", "#verdict", "#correct", "#probs", "#input28", "#why"):
         box = page.locator(selector).first.bounding_box()
         assert box["y"] + box["height"] <= 650, selector

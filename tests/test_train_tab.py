@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from digitpad.clients import draw, open_pad, pad_ready, settle, start_app
+from digitpad.clients import draw, draw_and_read, open_pad, pad_ready, start_app
 
 TRAINED = re.compile(r"digitcnn \(trained at \d\d:\d\d\)")
 
@@ -67,9 +67,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     expect(page.locator("#picker input")).to_have_value(TRAINED, timeout=30_000)
     label = page.locator("#picker input").input_value()
     seven = next(d for d in drawings if d.label == 7)
-    draw(page, seven)
-    expect(page.locator("#verdict")).to_contain_text(re.compile("It's a|Not sure"), timeout=30_000)
-    settle(page, "#input28 img")
+    draw_and_read(page, seven, re.compile("It's a|Not sure"))
 
     # A second, full-size run is stopped before its first epoch ends: nothing is saved, and
     # the first run's model still loads and reads.
