@@ -20,6 +20,20 @@ def digitpad_home(tmp_path_factory):
     return folder
 
 
+def pytest_addoption(parser):
+    parser.addoption("--refresh-docs", action="store_true",
+                     help="write the browser tests' screenshots into docs/ (else a temporary folder)")
+
+
+@pytest.fixture(scope="session")
+def shots(request, tmp_path_factory) -> Path:
+    """Where browser tests save screenshots: docs/ when asked (--refresh-docs), else a temporary
+    folder, so that a test run leaves the checkout as it found it."""
+    if request.config.getoption("--refresh-docs"):
+        return Path(__file__).parent.parent / "docs"
+    return tmp_path_factory.mktemp("screenshots")
+
+
 def require(path: Path | None, what: str) -> Path:
     """Skip with a reason when test data is missing, but fail under CI, where it must be there."""
     if path is None or not path.exists():

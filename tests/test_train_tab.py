@@ -41,7 +41,7 @@ def trainer(tmp_path, monkeypatch, mnist_root, small_pendigits):
     proc.wait(10)
 
 
-def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, browser, drawings):
+def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, browser, drawings, shots):
     from playwright.sync_api import expect
 
     page = open_pad(browser, trainer.url)
@@ -60,7 +60,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
         expect(page.locator("#train-accuracy")).to_contain_text(curve)
     test_acc = float(re.search(r"(\d+\.\d+)% on the 10,000", result)[1])
     assert test_acc > 80  # 15,000 images, one epoch
-    page.screenshot(path="docs/train.png", full_page=True)
+    page.screenshot(path=shots / "train.png", full_page=True)
 
     # The model is chosen in the Draw tab's picker and reads a drawing there.
     page.get_by_role("tab", name="Draw").click()

@@ -18,6 +18,7 @@ from ..store import Store, png
 from .pad import stroke_pad
 
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
+MINE = "mine"  # the picker's key for the profile's own model, whatever its label says
 
 
 def view28(image: np.ndarray | None) -> str:
@@ -30,6 +31,7 @@ def view28(image: np.ndarray | None) -> str:
 
 
 VIEW28_EMPTY = "<p>The 28 x 28 image the model reads appears here.</p>"
+NOTHING_DRAWN = "Draw a digit first, then say which it was."
 
 
 def picture(**kwargs) -> gr.Image:
@@ -68,7 +70,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         return store.profile(who or "me", token if shared else "")
 
     def model_for(name, who, token):
-        """A zoo model by name, else (the picker's "... + your N drawings") the personal one."""
+        """A zoo model by name, else (MINE, the picker's "... + your N drawings") the personal one."""
         if name in models:
             return models[name]
         return personal.get(profile(who, token)) or models[default]
@@ -78,12 +80,13 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         return f"{default} + your {n} drawing{'s' * (n != 1)}"
 
     def picker_update(p, name):
-        """The zoo plus the profile's own model, which replaces its base as the choice."""
+        """The zoo plus the profile's own model, which replaces its base as the choice. Its key
+        stays MINE as its label counts drawings, so a page's value is never left out of the choices."""
         mine = personal.get(p)
-        choices = list(models) + ([mine_label(mine)] if mine else [])
-        if mine and (name == default or name not in models):
-            name = mine_label(mine)
-        return gr.Dropdown(choices=choices, value=name if name in choices else default)
+        choices = [(n, n) for n in models] + ([(mine_label(mine), MINE)] if mine else [])
+        if mine and name == default:
+            name = MINE
+        return gr.Dropdown(choices=choices, value=name if name in dict(choices).values() else default)
 
     def why(p):
         """The two heat maps as plain images (a component update would make Gradio rebuild its
@@ -126,13 +129,17 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
                 "verdict": g.verdict}
 
     def switch(last, name, who, token):
-        # Layer labels change only with the model, so only here; strokes send plain values.
+        """Another model: its reading of the last drawing, its layer labels (they change only
+        here; readings send plain values), filters and table. With no drawing yet the reading is
+        left alone: a page that opens with the profile's own model must not blank a first drawing
+        read meanwhile."""
         model = model_for(name, who, token)
         p = render.reading(model, last and last[0], filters.get(name))
         panels = [gr.Image(m, label=label, visible=bool(label))
                   for m, label in zip(pad(p.layers, None), pad(labels[model.name], ""))]
         kernel = filters[name] if name in filters else render.filters_image(model)
-        return (p.verdict, p.probs, p.input, *why(p), *panels, p.responses, kernel, tables[model.name])
+        reading = (p.verdict, p.probs, view28(p.input), *why(p)) if last else [gr.skip()] * 6
+        return (*reading, *panels, p.responses if last else gr.skip(), kernel, tables[model.name])
 
     def looker(slot):
         """The select handler of the `slot`-th layer image: look closer at the clicked unit."""
@@ -155,9 +162,11 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
             value=zipped, interactive=bool(kept))
 
     def keep(label, last, name, who, token):
-        """Store the drawing as `label` (None: the reading was right); the teach comes next."""
+        """Store the drawing as `label` (None: the reading was right): the gallery, the score
+        line and the export, then the taught model in the picker and the scorecard."""
         if last is None:
-            raise gr.Error("Draw a digit first, then say which it was.")
+            yield gr.skip(), gr.skip(), NOTHING_DRAWN, gr.skip()
+            return
         x, value = last
         p = profile(who, token)
         if shared and len(store.ids(p)) >= SHARED_CAP:
@@ -168,7 +177,9 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
         store.add(p, x, render.thumbnail(strokes.parse(value)), said[chosen] if label is None else label,
                   said[chosen], name, said[base], said[mine], value)
-        return yours(p, " Learning from it...")
+        yield gr.skip(), *yours(p, " Learning from it...")
+        picked, card = learn(name, who, token)
+        yield picked, gr.skip(), card, gr.skip()
 
     def learn(name, who, token):
         """Teach the profile's model if its drawings or base weights changed; the picker and
@@ -287,8 +298,8 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
     who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")
     for label, button in [(None, right), *enumerate(digit_buttons)]:
-        button.click(functools.partial(keep, label), page, mine,
-                     api_name="right" if label is None else f"it_was_{label}").success(**then_learn)
+        button.click(functools.partial(keep, label), page, [picker, *mine],
+                     api_name="right" if label is None else f"it_was_{label}")
     drawings.select(choose, [who, token], chosen, api_visibility="private")
     for slot, image in enumerate(layers):
         image.select(looker(slot), [last, picker, who, token], [zoomed, sums], api_visibility="private")
