@@ -5,7 +5,14 @@ import os
 import socket
 import sys
 
+from . import home
 from .names import DEFAULT_MODEL, MODEL_NAMES
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 1 to 65535")
+    return int(text)
 
 
 def parse_args(argv=None):
@@ -15,7 +22,7 @@ def parse_args(argv=None):
                     "small CNN read it, layer by layer.")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=port, default=7860, help="port, 1-65535 (default 7860)")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES,
                    help=f"model shown first (default {DEFAULT_MODEL})")
     p.add_argument("--weights", default=None,
@@ -40,10 +47,23 @@ def port_taken(host: str, port: int) -> bool:
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        start(args)
+    except KeyboardInterrupt:  # Ctrl-C while torch and gradio load: nothing to tidy, no traceback
+        print("digitpad: stopped", file=sys.stderr)
+        sys.exit(130)
+
+
+def start(args) -> None:
     if port_taken(args.host, args.port):
         sys.exit(f"digitpad: port {args.port} on {args.host} is already in use (is digitpad "
                  f"already running?). Choose another with --port, e.g. --port {args.port + 1}")
     if args.home:
         os.environ["DIGITPAD_HOME"] = args.home
+    try:
+        home.writable()
+    except OSError as e:
+        sys.exit(f"digitpad: cannot write to its home folder {home.home()} ({e.strerror}), where "
+                 f"your drawings and models are kept. Choose a folder you can write with --home")
     from .app import serve
     serve(args)

@@ -2,6 +2,7 @@
 the user's drawings and models)."""
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 
@@ -11,6 +12,14 @@ def home() -> Path:
         return Path(os.environ["DIGITPAD_HOME"]).expanduser()
     from platformdirs import user_data_dir
     return Path(user_data_dir("digitpad", appauthor=False))
+
+
+def writable() -> Path:
+    """The home folder, made if need be; OSError if digitpad cannot write there."""
+    folder = home()
+    folder.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=folder).close()
+    return folder
 
 
 def cache_dir() -> Path:

@@ -33,7 +33,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
 
 def plot_confusion(cm: torch.Tensor, path: Path, title: str = "confusion matrix") -> None:
     fig, ax = plt.subplots(figsize=(6, 5.5))
-    ax.imshow(cm.log1p(), cmap="Blues")
+    ax.imshow(cm.log1p().numpy(), cmap="Blues")  # numpy: matplotlib warns on tensors
     for t in range(10):
         for p in range(10):
             ax.text(p, t, int(cm[t, p]), ha="center", va="center", fontsize=7,
@@ -53,7 +53,7 @@ def plot_misses(images: torch.Tensor, labels, preds, path: Path, count: int = 64
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong.tolist()):
-        ax.imshow(images[i].squeeze(), cmap="gray_r")
+        ax.imshow(images[i].squeeze().numpy(), cmap="gray_r")
         ax.set_title(f"{int(labels[i])} -> {int(preds[i])}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

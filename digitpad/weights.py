@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import home
 from .models import MODELS, build_model
 from .names import DEFAULT_MODEL
 
@@ -80,9 +81,9 @@ def load_model(name: str | None = None, weights: str | Path | None = None) -> nn
     if name not in MODELS:
         raise WeightsError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     path = Path(weights) if weights else shipped_path(name)
-    hint = f"Train them with: python scripts/train.py --model {name} --out {path.parent}"
-    if path.name != f"{name}.pt":
-        hint += f", which writes {path.parent / f'{name}.pt'}"
+    # The hint names the runs folder in digitpad's home, never the weights' own (it may be "/").
+    hint = (f"Train them with: python scripts/train.py --model {name}, which writes "
+            f"{home.runs_dir() / f'{name}.pt'}; then pass that file to --weights")
     ckpt = read_checkpoint(path, hint)
     if ckpt.get("model", name) != name:
         raise WeightsError(f"{path} holds weights for {ckpt['model']!r}, not {name!r}.")

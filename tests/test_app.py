@@ -80,6 +80,8 @@ def test_app_answers_through_gradio_client(server, drawings, rng):
     verdict, *_ = client.predict("{oops", "digitcnn", "me", "", api_name="/read")
     assert "not JSON" in verdict
     assert client.predict(value, "digitcnn", api_name="/read_strokes")["digit"] == alone.digit  # still serving
+    log = log_text(server)  # each refusal is one line in the log, not a traceback
+    assert "digitpad: refused: No model 'nope'" in log and "Traceback" not in log
 
 
 def test_start_up_names_the_weights_and_the_flags(server):

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from digitpad import home
 from digitpad.clients import free_port
 from digitpad.models import MODELS
 from digitpad.weights import WEIGHTS_DIR
@@ -49,10 +50,34 @@ def test_a_port_in_use_names_the_port_flag():
     assert_one_clear_line(out, "already in use", "--port")
 
 
-def test_a_missing_weights_file_names_the_command_that_writes_it(tmp_path):
-    out = run("-m", "digitpad", "--weights", str(tmp_path / "mine.pt"))
-    assert_one_clear_line(out, f"no weights file at {tmp_path / 'mine.pt'}",
-                          f"--out {tmp_path}, which writes {tmp_path / 'digitcnn.pt'}")
+def test_a_missing_weights_file_names_the_command_that_writes_it_into_the_home_folder():
+    out = run("-m", "digitpad", "--weights", "/nonexistent.pt")
+    assert_one_clear_line(out, "no weights file at /nonexistent.pt", "python scripts/train.py",
+                          f"which writes {home.runs_dir() / 'digitcnn.pt'}")
+    assert "--out /" not in out.stderr  # never a hint to write beside the missing file
+
+
+def test_a_port_out_of_range_is_one_line():
+    out = run("-m", "digitpad", "--port", "99999")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "'99999' is not a port: give a number from 1 to 65535" in out.stderr
+
+
+def test_a_home_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    out = run("-m", "digitpad", "--home", str(tmp_path / "file" / "home"))
+    assert_one_clear_line(out, f"cannot write to its home folder {tmp_path / 'file' / 'home'}",
+                          "(Not a directory)", "--home")
+
+
+def test_ctrl_c_while_starting_exits_130_without_a_traceback():
+    proc = subprocess.Popen([sys.executable, "-m", "digitpad", "--port", str(free_port())],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # importing torch and gradio takes several seconds
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().endswith("digitpad: stopped")
 
 
 def test_junk_weights_never_suggest_loading_them_unsafely(tmp_path):

@@ -16,6 +16,7 @@ from ..inference import classify
 from ..personal import PersonalModels
 from ..store import Store, png
 from .pad import stroke_pad
+from .refusal import refuse
 
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
 MINE = "mine"  # the picker's key for the profile's own model, whatever its label says
@@ -121,10 +122,10 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         """The pad's value as JSON -> {"digit", "probabilities" (ten floats), "verdict"}; digit and
         probabilities are None when nothing is drawn."""
         if model not in models:
-            raise gr.Error(f"No model {str(model)[:40]!r}; choose one of {', '.join(models)}.")
+            raise refuse(f"No model {str(model)[:40]!r}; choose one of {', '.join(models)}.")
         g = render.glance(models[model], value)
         if g.probs is None and g.verdict != render.EMPTY:
-            raise gr.Error(g.verdict)
+            raise refuse(g.verdict)
         return {"digit": g.digit, "probabilities": None if g.probs is None else list(g.probs.values()),
                 "verdict": g.verdict}
 
@@ -146,7 +147,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         def look(last, name, who, token, evt: gr.SelectData):
             model = model_for(name, who, token)
             if last is None or slot >= len(model.feature_layers):
-                raise gr.Error("Draw a digit first, then click a tile of a feature map.")
+                raise refuse("Draw a digit first, then click a tile of a feature map.")
             found = render.look_closer(model, last[0], model.feature_layers[slot], *evt.index)
             return found if found else (gr.skip(), "That click fell between two tiles: click a tile.")
         return look
@@ -170,7 +171,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         x, value = last
         p = profile(who, token)
         if shared and len(store.ids(p)) >= SHARED_CAP:
-            raise gr.Error(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
+            raise refuse(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
                            "keeps: delete some under Your drawings first.")
         chosen, base = model_for(name, who, token), models[default]
         mine = personal.get(p) or base  # before it learns this drawing; none yet: the base
@@ -198,7 +199,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
 
     def delete(chosen, who, token):
         if chosen is None:
-            raise gr.Error("Click a drawing in the gallery first.")
+            raise refuse("Click a drawing in the gallery first.")
         p = profile(who, token)
         store.delete(p, chosen)
         return None, *yours(p)

@@ -13,6 +13,7 @@ from ..models import MODELS
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load_model
 from .draw_tab import Draw, picture
+from .refusal import refuse
 
 MNIST_TRAIN = 60_000 - data.VAL_SIZE  # MNIST training images once validation is carved off
 POLL_S = 0.5
@@ -76,7 +77,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
             run = Run.start(arch, int(epochs), pen, None if images >= MNIST_TRAIN else int(images),
                             THREADS, on_end=adopt_unwatched)
         except Busy as e:
-            raise gr.Error(str(e))
+            raise refuse(str(e))
         points, step, done = [], None, None
         yield progress_bar(None), None, None, gr.skip(), "", gr.skip()
         while True:
@@ -107,7 +108,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
         try:
             called = adopt(run)
         except WeightsError as e:
-            raise gr.Error(f"The run ended but its weights do not load: {e}")
+            raise refuse(f"The run ended but its weights do not load: {e}")
         pen_figure = (f"{done['pen_unseen_acc']:.2%} on pen digits of writers it never trained on"
                       if done["pen_unseen_acc"] is not None else "no pen digits on this machine to read")
         said = (f"**{called}**{' (stopped early: its best finished epoch)' if done['interrupted'] else ''}: "
