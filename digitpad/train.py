@@ -2,6 +2,7 @@
 resume, report."""
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import platform
@@ -281,11 +282,20 @@ def train_epoch(model, opt, sched, ema, images, labels, pen, args, epoch, device
     return total_loss / seen, correct / seen
 
 
+def announced(items: list, events, doing: str, every: int = 250):
+    """The items, counted on a tqdm bar in the terminal and as 'prepare' events for the page."""
+    for i, item in enumerate(tqdm(items, desc=doing, leave=False, disable=None)):
+        if i % every == 0:
+            events("prepare", doing=doing, done=i, total=len(items))
+        yield item
+
+
 def pen_digits(args):
     """The pen digits to train on and the held-out writers' digits to validate on (or None)."""
     source = pendigits.locate(args.pendigits, download=True)
-    full = pendigits.cached(source, "white", PEN_RENDERS, progress=lambda it: tqdm(
-        it, desc="rendering pen digits (once)", leave=False, disable=None))
+    passes = itertools.count(1)
+    full = pendigits.cached(source, "white", PEN_RENDERS, progress=lambda it: announced(
+        it, args.events, f"rendering pen digits once, pass {next(passes)} of {PEN_RENDERS}"))
     writers = set(full.writers.tolist())
     held = pendigits.fold_writers(writers, args.fold) if args.fold is not None else set()
     return full.only(writers - held).drawn(), full.only(held) if held else None
@@ -327,11 +337,14 @@ def fit(args, watch=None) -> dict:
         args.precision = "fp32"
     args.events = Events(args.events)
     root = args.data_dir or data.default_data_dir()
+    args.events("prepare", doing="loading MNIST")
     images, labels = data.load_mnist(root, train=True)
     (x_tr, y_tr), (x_val, y_val) = data.split(images, labels, args.val_size, args.seed)
     if args.limit:
         x_tr, y_tr = x_tr[:args.limit], y_tr[:args.limit]
     x_test, y_test = data.load_mnist(root, train=False)
+    if args.data == "mnist+pen":
+        args.events("prepare", doing="loading the pen digits")
     pen, pen_val = pen_digits(args) if args.data == "mnist+pen" else (None, None)
     x_tr, y_tr, x_val, y_val = (t.to(device) for t in (x_tr, y_tr, x_val, y_val))
     writers = sorted(set(pen.writers.tolist())) if pen else []  # recorded in the checkpoint

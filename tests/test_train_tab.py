@@ -6,6 +6,7 @@ import time
 import pytest
 
 from digitpad.clients import draw, draw_and_read, open_pad, pad_ready, start_app
+from digitpad.train import PEN_RENDERS
 
 TRAINED = re.compile(r"digitcnn \(trained at \d\d:\d\d\)")
 
@@ -30,6 +31,14 @@ def watch_until_done(page, timeout_s: float = 240) -> tuple[set, list]:
     return filters, lengths
 
 
+def console_errors(page) -> list:
+    """The page's JavaScript errors from now on, as a list that fills as they come."""
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
 @pytest.fixture
 def trainer(tmp_path, monkeypatch, mnist_root, small_pendigits):
     """The app with its own home (no trained models yet) and 300 real pen digits for speed."""
@@ -45,10 +54,13 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     from playwright.sync_api import expect
 
     page = open_pad(browser, trainer.url)
+    errors = console_errors(page)
     page.get_by_role("tab", name="Train").click()
     expect(page.locator("#mnist-note")).to_have_text("")  # MNIST is on disk here
     set_slider(page, "train-images", 15_000)
     page.locator("#train-start").click()
+    expect(page.locator("#train-bar")).to_contain_text(  # from the first seconds, what it does
+        re.compile(rf"rendering pen digits once, pass \d of {PEN_RENDERS}: \d+ of 300"), timeout=60_000)
     expect(page.locator("#train-bar")).to_contain_text("images/s", timeout=120_000)
     filters, lengths = watch_until_done(page)
     result = page.locator("#train-result").inner_text()
@@ -60,6 +72,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
         expect(page.locator("#train-accuracy")).to_contain_text(curve)
     test_acc = float(re.search(r"(\d+\.\d+)% on the 10,000", result)[1])
     assert test_acc > 80  # 15,000 images, one epoch
+    assert errors == []
     page.screenshot(path=shots / "train.png", full_page=True)
 
     # The model is chosen in the Draw tab's picker and reads a drawing there.
@@ -76,8 +89,8 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     page.locator("#train-start").click()
     expect(page.locator("#train-bar")).to_contain_text("epoch 1:", timeout=120_000)
     page.locator("#train-stop").click()
-    expect(page.locator("#train-result")).to_contain_text("Stopped before the first epoch ended",
-                                                          timeout=60_000)
+    expect(page.locator("#train-bar")).to_contain_text("Stopped before the first epoch ended",
+                                                       timeout=60_000)
     runs = sorted((trainer.home / "runs" / "trained").iterdir())
     assert len(runs) == 2 and (runs[0] / "digitcnn.pt").is_file() and not (runs[1] / "digitcnn.pt").exists()
     page.get_by_role("tab", name="Draw").click()
@@ -155,6 +168,25 @@ def test_one_run_at_a_time_and_stop_keeps_no_half_epoch(tmp_path, monkeypatch, m
         run.stop()
     assert run.wait() == 1 and "no epoch finished" in run.last_words()
     assert not run.weights().exists() and run.stopped
+
+
+def test_a_run_that_cannot_start_says_why_in_place_of_its_bar(tmp_path, monkeypatch, browser):
+    """Without MNIST (and offline), the bar gives way to the reason and the fix."""
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("DIGITPAD_DATA", str(tmp_path / "no-mnist"))
+    proc, url = start_app("--home", str(tmp_path / "home"))
+    try:
+        page = open_pad(browser, url)
+        errors = console_errors(page)
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-start").click()
+        expect(page.locator("#train-bar")).to_contain_text("Training failed", timeout=60_000)
+        expect(page.locator("#train-bar")).to_contain_text("DIGITPAD_DATA")
+        assert page.locator("#train-bar progress").count() == 0 and errors == []
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_without_mnist_the_tab_says_where_it_goes_and_how_to_get_it(tmp_path, mnist_root):

@@ -1,5 +1,6 @@
 """The Train tab: train a zoo model in a subprocess (digitpad.runs) and watch its curves and
 conv1 filters move; the model joins the Draw tab's picker when it ends."""
+import html
 import sys
 import threading
 import time
@@ -30,12 +31,23 @@ def mnist_note(root) -> str:
 
 
 def progress_bar(step: dict | None) -> str:
+    """The bar for a run's latest 'prepare' or 'step' event (None: just started)."""
     if step is None:
-        return "<div id='train-progress'>Starting: loading MNIST and the pen digits...</div>"
+        return bar_html("Starting...")
+    if step["event"] == "prepare":
+        if "total" not in step:
+            return bar_html(f"Starting: {step['doing']}...")
+        return bar_html(f"Starting: {step['doing']}: {step['done']:,} of {step['total']:,}",
+                        step["done"], step["total"])
     left = time.strftime("%M:%S", time.gmtime(step["left_s"]))
-    return (f"<div id='train-progress'><progress value='{step['step']}' max='{step['steps']}' "
-            f"style='width:100%'></progress><br>epoch {step['epoch']}: {step['images']:,} images, "
-            f"{step['rate']:,.0f} images/s, {left} left</div>")
+    return bar_html(f"epoch {step['epoch']}: {step['images']:,} images, {step['rate']:,.0f} "
+                    f"images/s, {left} left", step["step"], step["steps"])
+
+
+def bar_html(said: str, value: int | None = None, top: int | None = None) -> str:
+    """A progress bar (none without a value) over what the run is doing."""
+    bar = "" if value is None else f"<progress value='{value}' max='{top}' style='width:100%'></progress><br>"
+    return f"<div id='train-progress'>{bar}{html.escape(said)}</div>"
 
 
 def curves(points: list, kinds: tuple) -> pd.DataFrame | None:
@@ -91,19 +103,20 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
                         ("val_loss", LOSS[1]), ("val_acc", ACCURACY[1]), ("pen_val_acc", ACCURACY[2]))
                         if e.get(key) is not None]
                 elif e["event"] == "step":
-                    step = e
                     points += [(e["images"], e["loss"], LOSS[0]), (e["images"], e["acc"], ACCURACY[0])]
                 elif e["event"] == "done":
                     done = e
+                if e["event"] in ("prepare", "step"):  # what the bar shows
+                    step = e
             yield (progress_bar(step) if step else gr.skip(), curves(points, LOSS),
                    curves(points, ACCURACY), kernels, gr.skip(), gr.skip())
             if not alive:
                 break
             time.sleep(POLL_S)
-        if done is None:
+        if done is None:  # the reason replaces the bar
             said = ("Stopped before the first epoch ended: nothing was saved." if run.stopped else
                     f"Training failed: {run.last_words()}")
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, gr.skip()
+            yield bar_html(said), gr.skip(), gr.skip(), gr.skip(), "", gr.skip()
             return
         try:
             called = adopt(run)
