@@ -3,6 +3,7 @@ through its events file, stopped with Ctrl-C's signal, and the models they leave
 runs/trained/ in digitpad's home."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from .weights import WeightsError, load_model
 
 HELD_OUT_FOLD = 0  # with pen digits on, this writer group is held out and scored at the end
 THREADS = max(1, (os.cpu_count() or 2) - 1)  # a run's threads: one core stays with the pad
+KEEP = 5  # trained models the page keeps: a sixth run's model pushes out the oldest
 
 
 def trained_dir() -> Path:
@@ -115,3 +117,15 @@ def trained_models() -> dict:
             continue
         found[label(model, found)] = model
     return found
+
+
+def is_trained(model) -> bool:
+    """Whether a loaded model is one the page trained (its weights in a run folder)."""
+    return model.path.parent.parent == trained_dir()
+
+
+def remove(model) -> None:
+    """Delete a trained model's run folder: its weights, events, log and plots."""
+    if not is_trained(model):
+        raise ValueError(f"{model.path} is not a model trained on the page")
+    shutil.rmtree(model.path.parent)

@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from .. import home, render, strokes
+from .. import home, render, runs, strokes
 from ..inference import classify
 from ..personal import PersonalModels
 from ..store import Store, png
@@ -47,7 +47,8 @@ class Draw:
     picker: gr.Dropdown
     who: gr.Dropdown
     add: Callable  # add(label, model): a freshly trained model joins the picker's choices
-    choices: Callable  # choices(name, who, token): the picker's update, `name` chosen
+    remove: Callable  # remove(label): a trained model leaves them, its files deleted
+    choices: Callable  # choices(name, who, token): the picker's update, `name` (None: its value) chosen
 
 
 def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.BrowserState) -> Draw:
@@ -85,6 +86,8 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         stays MINE as its label counts drawings, so a page's value is never left out of the choices."""
         mine = personal.get(p)
         choices = [(n, n) for n in models] + ([(mine_label(mine), MINE)] if mine else [])
+        if name is None:
+            return gr.Dropdown(choices=choices)
         if mine and name == default:
             name = MINE
         return gr.Dropdown(choices=choices, value=name if name in dict(choices).values() else default)
@@ -140,7 +143,20 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
                   for m, label in zip(pad(p.layers, None), pad(labels[model.name], ""))]
         kernel = filters[name] if name in filters else render.filters_image(model)
         reading = (p.verdict, p.probs, view28(p.input), *why(p)) if last else [gr.skip()] * 6
-        return (*reading, *panels, p.responses if last else gr.skip(), kernel, tables[model.name])
+        return (*reading, *panels, p.responses if last else gr.skip(), kernel, tables[model.name],
+                gr.Button(visible=removable(name)))
+
+    def removable(name):
+        """A model trained on the page, on a page not shared with a class (which would lose it)."""
+        return not shared and name in models and runs.is_trained(models[name])
+
+    def discard(name, who, token):
+        """Remove the chosen trained model, its files deleted; the picker goes back to the default."""
+        if not removable(name):
+            raise refuse("Only a model trained in the Train tab can be removed, and only on the "
+                         "machine that serves the page.")
+        remove(name)
+        return picker_update(profile(who, token), default)
 
     def looker(slot):
         """The select handler of the `slot`-th layer image: look closer at the clicked unit."""
@@ -229,6 +245,7 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
                 picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
                 who = gr.Dropdown(["me"], value="me", allow_custom_value=True,
                                   label="Who is drawing?", elem_id="who")
+            drop = gr.Button("Remove this trained model", size="sm", visible=False, elem_id="drop")
         with gr.Column(scale=3, min_width=300):
             verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
             with gr.Row(elem_id="correct"):
@@ -296,7 +313,8 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         look, drawn, [*reasons, why_text, *layers, responses], api_name="look", api_visibility="undocumented",
         show_progress="hidden", concurrency_id="background")
     gr.api(read_strokes, api_name="read_strokes")
-    picker.change(switch, page, [*outputs, kernels, table], show_progress="hidden")
+    picker.change(switch, page, [*outputs, kernels, table, drop], show_progress="hidden")
+    drop.click(discard, [picker, who, token], picker, api_visibility="private")
     who.change(enter, [picker, who, token], [picker, *mine], api_name="profile")
     for label, button in [(None, right), *enumerate(digit_buttons)]:
         button.click(functools.partial(keep, label), page, [picker, *mine],
@@ -312,8 +330,12 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         models[label] = model
         filters[label] = render.filters_image(model)
 
+    def remove(label):
+        filters.pop(label, None)
+        runs.remove(models.pop(label))
+
     def choices(name, who, token):
         return picker_update(profile(who, token), name)
 
-    return Draw(picker, who, add, choices)
+    return Draw(picker, who, add, remove, choices)
 

@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from .. import data, render
+from .. import data, render, runs
 from ..models import MODELS
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load_model
@@ -18,6 +18,7 @@ from .refusal import refuse
 
 MNIST_TRAIN = 60_000 - data.VAL_SIZE  # MNIST training images once validation is carved off
 POLL_S = 0.5
+WEAK = 0.05  # a run this far below the shipped model's test accuracy joins the picker unchosen
 
 
 def mnist_note(root) -> str:
@@ -75,6 +76,8 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
                 model = load_model(run.model, run.weights())
                 adopted[run.folder] = label(model, models)
                 draw.add(adopted[run.folder], model)
+                for old in [name for name, m in models.items() if runs.is_trained(m)][:-runs.KEEP]:
+                    draw.remove(old)
             return adopted.get(run.folder)
 
     def adopt_unwatched(run: Run) -> None:
@@ -124,10 +127,16 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
             raise refuse(f"The run ended but its weights do not load: {e}")
         pen_figure = (f"{done['pen_unseen_acc']:.2%} on pen digits of writers it never trained on"
                       if done["pen_unseen_acc"] is not None else "no pen digits on this machine to read")
+        shipped = models.get(run.model, models[default])
+        weak = done["test_acc"] < shipped.meta.get("test_acc", 0) - WEAK
+        chosen = (f"It is in the Draw tab's model picker, not chosen: that is more than {WEAK * 100:.0f} "
+                  f"points below the {shipped.meta.get('test_acc', 0):.2%} of the {run.model} that ships. "
+                  f"More epochs or images make a model worth drawing on." if weak else
+                  "It is chosen in the Draw tab's model picker now.")
         said = (f"**{called}**{' (stopped early: its best finished epoch)' if done['interrupted'] else ''}: "
-                f"{done['test_acc']:.2%} on the 10,000 MNIST test images, {pen_figure}. It is in "
-                f"the Draw tab's model picker now, and kept in `{run.folder}`.")
-        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, draw.choices(called, who, token)
+                f"{done['test_acc']:.2%} on the 10,000 MNIST test images, {pen_figure}. {chosen} "
+                f"Kept in `{run.folder}` (the page keeps its last {runs.KEEP} trained models).")
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, draw.choices(None if weak else called, who, token)
 
     def stop():
         run = Run.current
