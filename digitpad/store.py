@@ -12,6 +12,7 @@ import time
 import zipfile
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +142,8 @@ class Store:
                         z.writestr(f"canvases/{d.id}.png", d.canvas)
                     if d.strokes:
                         drawn[f"{d.id}.png"] = json.loads(d.strokes)
-                    rows.writerow((f"{d.id}.png", d.label, d.said, d.model, d.created))
+                    created = datetime.fromtimestamp(d.created).isoformat(sep=" ", timespec="seconds")
+                    rows.writerow((f"{d.id}.png", d.label, d.said, d.model, created))
                 z.writestr("drawings.csv", table.getvalue())
                 z.writestr("strokes.json", json.dumps(drawn))
         return write_atomic(path, write)

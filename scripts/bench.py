@@ -1,4 +1,4 @@
-"""digitpad's benchmarks, each a side-by-side comparison in one run: python scripts/bench.py --help
+"""digitpad's benchmarks, each a side-by-side comparison in one run.
 
 train:   time to 99.0% MNIST test accuracy (checked every 5,000 images) and images/s for
          digitcnn: the seeds' pipeline and recipe, digitpad's pipeline with the seeds' recipe, and

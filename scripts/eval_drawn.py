@@ -1,5 +1,4 @@
-"""How well digitpad reads digits people drew, on writers the model never trained on:
-python scripts/eval_drawn.py --help
+"""How well digitpad reads digits people drew, on writers the model never trained on.
 
 Renders each pen-drawn digit as an image would reach the app (round brush, random size and
 place, on each canvas variant), or sends its strokes as the page's pad does (variant 'pad'),

@@ -1,5 +1,5 @@
 """Build the rehearsal set that digitpad.teach mixes into every step, so that a model taught one
-person's style keeps reading everyone else's: python scripts/rehearsal.py --help
+person's style keeps reading everyone else's.
 
 Draws the same number of images of each digit from MNIST's training set and from the pen digits
 of the writers the shipped digitcnn trained on, and saves them as uint8 (a few MB).

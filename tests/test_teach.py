@@ -1,4 +1,5 @@
 """Teaching a model one writer's style: digitpad.teach, the drawings store, personal models."""
+import re
 import sqlite3
 import subprocess
 import sys
@@ -188,6 +189,7 @@ def test_export_then_import_keeps_good_drawings_and_names_each_bad_file(tmp_path
     path = store.export_zip(me, tmp_path / "mine.zip")
     with zipfile.ZipFile(path, "a") as z:
         table = z.read("drawings.csv").decode()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", table.splitlines()[1].split(",")[-1])  # readable
         z.writestr("inputs/junk.png", b"not a png")
         z.writestr("inputs/big.png", png(np.zeros((30, 30), np.uint8)))
     table += "junk.png,3,3,digitcnn,0\nbig.png,3,3,digitcnn,0\ngone.png,3,3,digitcnn,0\n1.png,x,3,digitcnn,0\n"
