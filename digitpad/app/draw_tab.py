@@ -242,9 +242,12 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         with gr.Column(scale=4, min_width=300):
             sketch = stroke_pad()
             with gr.Row():
-                picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker")
+                # Minimum widths stack the two on a phone, where side by side the picker's
+                # "digitcnn + your 2 drawings" was cut under its arrow.
+                picker = gr.Dropdown(list(models), value=default, label="Model", elem_id="picker",
+                                     min_width=230)
                 who = gr.Dropdown(["me"], value="me", allow_custom_value=True,
-                                  label="Who is drawing?", elem_id="who")
+                                  label="Who is drawing?", elem_id="who", min_width=150)
             drop = gr.Button("Remove this trained model", size="sm", visible=False, elem_id="drop")
         with gr.Column(scale=3, min_width=300):
             verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
@@ -280,10 +283,11 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
                                                    "receptive field"],
                          label="Architecture", interactive=False)
     with gr.Accordion("Your drawings", open=False, elem_id="yours"):
-        gr.Markdown(f"Kept on this machine only, in {home.store_path()}. Click a drawing to "
-                    "select it.")
+        gr.Markdown(f"What you taught, newest first, kept on this machine only, in "
+                    f"{home.store_path()}. Click a drawing to select it.")
         chosen = gr.State(None)
-        drawings = gr.Gallery(label="What you taught, newest first", columns=10, height=260,
+        # No label or buttons over the gallery: they covered the first drawing.
+        drawings = gr.Gallery(show_label=False, buttons=[], columns=10, height=260,
                               fit_columns=False, object_fit="contain", format="png",
                               allow_preview=False, interactive=False, elem_id="drawings")
         with gr.Row():
