@@ -37,7 +37,10 @@ def parse_args(argv=None):
 
 
 def port_taken(host: str, port: int) -> bool:
+    """Whether a server listens there. SO_REUSEADDR, as Gradio's own server sets it, so that a
+    crashed server's TIME_WAIT sockets do not keep its restart out for a minute."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:

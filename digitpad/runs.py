@@ -33,11 +33,13 @@ class Run:
     _lock = threading.Lock()
     current: "Run | None" = None
 
-    def __init__(self, model: str, epochs: int, pen: bool, images: int | None, threads: int):
+    def __init__(self, model: str, epochs: int, pen: bool, images: int | None, threads: int,
+                 owner: str = ""):
         self.folder = trained_dir() / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         self.folder.mkdir(parents=True)
         self.events_path, self.log_path = self.folder / "events.jsonl", self.folder / "log.txt"
         self.model, self.read_bytes, self.stopped = model, 0, False
+        self.owner = owner  # who started it (owners): on a shared page, only they may stop it
         argv = [sys.executable, "-m", "digitpad.train", "--model", model, "--epochs", str(epochs),
                 "--out", str(self.folder), "--report-dir", str(self.folder / "reports"),
                 "--events", str(self.events_path), "--threads", str(threads)]

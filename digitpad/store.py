@@ -45,6 +45,9 @@ CREATE TABLE drawings (
     strokes TEXT);              -- the pad's value (strokes.Pad JSON), so it can be read again at any canvas
 """
 CSV_FIELDS = ("file", "label", "said", "model", "created")
+IMPORT_BYTES = 50_000_000  # an import zip's unpacked size: about 50,000 drawings' PNGs
+PROBLEMS_SHOWN = 50  # an import's report names at most this many
+CANVAS_SIDE = 1024  # a stored canvas thumbnail's largest side (they are 96 px)
 
 
 @dataclass
@@ -143,7 +146,7 @@ class Store:
                     if d.strokes:
                         drawn[f"{d.id}.png"] = json.loads(d.strokes)
                     created = datetime.fromtimestamp(d.created).isoformat(sep=" ", timespec="seconds")
-                    rows.writerow((f"{d.id}.png", d.label, d.said, d.model, created))
+                    rows.writerow((f"{d.id}.png", d.label, d.said, cell(d.model), created))
                 z.writestr("drawings.csv", table.getvalue())
                 z.writestr("strokes.json", json.dumps(drawn))
         return write_atomic(path, write)
@@ -153,6 +156,9 @@ class Store:
         many, and what was refused and why."""
         try:
             z = zipfile.ZipFile(path)
+            if (size := sum(i.file_size for i in z.infolist())) > IMPORT_BYTES:
+                return 0, [f"{Path(path).name}: {size:,} bytes unpacked, more than an import may hold "
+                           f"({IMPORT_BYTES:,})"]
             table = z.read("drawings.csv").decode()
         except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, OSError) as e:
             return 0, [f"{Path(path).name}: not a digitpad export (a zip with drawings.csv): {e}"]
@@ -165,30 +171,58 @@ class Store:
             drawn = {}
             problems.append(f"strokes.json: {e}; the drawings were imported without their strokes")
         with z:
-            for line, row in enumerate(csv.DictReader(io.StringIO(table)), start=2):
-                where = f"drawings.csv line {line}"
-                try:
+            rows = csv.DictReader(io.StringIO(table))
+            line = 1
+            try:
+                for line, row in enumerate(rows, start=2):
+                    where = f"drawings.csv line {line}"
                     if room is not None and added >= room:
-                        raise ValueError("not added: the profile is full")
-                    name, label = row["file"], int(row["label"])
-                    if not 0 <= label <= 9:
-                        raise ValueError(f"label {label} is not a digit")
-                    where = f"inputs/{name}"
-                    image = Image.open(io.BytesIO(z.read(where)))
-                    if image.size != (28, 28):
-                        raise ValueError(f"{image.size[0]}x{image.size[1]} pixels, not 28x28")
-                    ink = np.asarray(image.convert("L"))
-                    canvas = (np.asarray(Image.open(io.BytesIO(z.read(f"canvases/{name}"))).convert("L"))
-                              if f"canvases/{name}" in z.namelist() else None)
-                    said = int(row.get("said") or label)
-                    where = f"strokes.json, {name}"
-                    kept = parse(drawn[name]).value() if name in drawn else None
-                    self.add(profile, from_ink(ink), canvas, label, said,
-                             row.get("model") or "imported", said, said, kept)
-                    added += 1
-                except (KeyError, ValueError, TypeError, OSError) as e:
-                    problems.append(f"{where}: {e}")
-        return added, problems
+                        problems.append(f"{where}: not added: the profile is full")
+                        break
+                    try:
+                        name, label, said = row["file"], digit(row["label"]), digit(row.get("said") or row["label"])
+                        where = f"inputs/{name}"
+                        ink = np.asarray(image(z.read(where), 28).convert("L"))
+                        where = f"canvases/{name}"
+                        canvas = (np.asarray(image(z.read(where), CANVAS_SIDE).convert("L"))
+                                  if where in z.namelist() else None)
+                        where = f"strokes.json, {name}"
+                        kept = parse(drawn[name]).value() if name in drawn else None
+                        self.add(profile, from_ink(ink), canvas, label, said,
+                                 str(row.get("model") or "imported")[:60], said, said, kept)
+                        added += 1
+                    except (KeyError, ValueError, TypeError, OSError) as e:
+                        problems.append(f"{where}: {e}")
+            except csv.Error as e:
+                problems.append(f"drawings.csv line {line + 1}: {e}; the rows before it were imported")
+        shown = problems[:PROBLEMS_SHOWN]
+        return added, shown + [f"and {len(problems) - len(shown):,} more"] * (len(problems) > len(shown))
+
+
+def digit(text) -> int:
+    """A label or reading from a CSV cell: 0 to 9, else ValueError saying so."""
+    if not str(text).strip().isdigit() or not 0 <= int(text) <= 9:
+        raise ValueError(f"{str(text)[:20]!r} is not a digit 0-9")
+    return int(text)
+
+
+def image(data: bytes, side: int) -> Image.Image:
+    """A PNG from an import, its size checked before its pixels are decoded."""
+    try:
+        found = Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError:
+        raise ValueError("not a PNG image") from None
+    if side == 28 and found.size != (28, 28):
+        raise ValueError(f"{found.size[0]}x{found.size[1]} pixels, not 28x28")
+    if max(found.size) > side:
+        raise ValueError(f"{found.size[0]}x{found.size[1]} pixels, more than {side} a side")
+    return found
+
+
+def cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting = + - @ would run as a formula."""
+    value = str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def _problem(path: Path) -> str | None:

@@ -5,9 +5,11 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import platform
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -309,6 +311,18 @@ def all_pen_digits(args) -> pendigits.PenSet | None:
         return None
 
 
+def end_with_parent() -> None:
+    """A page's run stops as with Ctrl-C (its best finished epoch kept) once the server that
+    started it is gone, killed or crashed: no run is left behind training for nobody."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 @contextlib.contextmanager
 def interrupts_held():
     """Hold Ctrl-C until the block is done, so it never stops a checkpoint half-written."""
@@ -336,6 +350,8 @@ def fit(args, watch=None) -> dict:
         print("this processor has no native bfloat16: training in float32", file=sys.stderr)
         args.precision = "fp32"
     args.events = Events(args.events)
+    if args.events.path:
+        end_with_parent()
     root = args.data_dir or data.default_data_dir()
     args.events("prepare", doing="loading MNIST")
     images, labels = data.load_mnist(root, train=True)

@@ -3,7 +3,9 @@ functions in render, store and personal."""
 import base64
 import functools
 import io
-import uuid
+import secrets
+import shutil
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,7 +13,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from .. import home, render, runs, strokes
+from .. import home, owners, render, runs, strokes
 from ..inference import classify
 from ..personal import PersonalModels
 from ..store import Store, png
@@ -19,6 +21,7 @@ from .pad import stroke_pad
 from .refusal import refuse
 
 SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
+EXPORT_KEPT_S = 600  # a zip made for download is deleted after this, or when replaced
 MINE = "mine"  # the picker's key for the profile's own model, whatever its label says
 
 
@@ -49,6 +52,7 @@ class Draw:
     add: Callable  # add(label, model): a freshly trained model joins the picker's choices
     remove: Callable  # remove(label): a trained model leaves them, its files deleted
     choices: Callable  # choices(name, who, token): the picker's update, `name` (None: its value) chosen
+    owner: Callable  # owner(token): whose page this is (owners); refuses a token this server did not sign
 
 
 def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.BrowserState) -> Draw:
@@ -63,13 +67,24 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     slots = max(map(len, labels.values()))  # one image per shown layer; widekernel shows fewer
     store = Store(home.store_path())
     drawn_last = {}  # page (session) -> hash of its last pen-up's drawing
+    exports = {}  # profile -> the zip of its drawings last made for download
     personal = PersonalModels(store, models[default], default)
 
     def pad(items, fill):
         return items + [fill] * (slots - len(items))
 
+    def owner(token):
+        """The profiles' owner: this machine's user, or when shared the browser's signed token."""
+        if not shared:
+            return owners.LOCAL
+        if (signed := owners.owner(token)) is None:
+            raise refuse("This page's token is missing or not valid: reload the page.")
+        return signed
+
     def profile(who, token):
-        return store.profile(who or "me", token if shared else "")
+        if who is not None and (not isinstance(who, str) or len(who) > 40):
+            raise refuse("A profile's name is text of at most 40 characters.")
+        return store.profile(who or "me", owner(token))
 
     def model_for(name, who, token):
         """A zoo model by name, else (MINE, the picker's "... + your N drawings") the personal one."""
@@ -174,9 +189,24 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         shown = [(Image.open(io.BytesIO(d.canvas)) if d.canvas else render.input_image(d.input),
                   f"{d.label}" + (f" (read as {d.said})" if d.said != d.label else ""))
                  for d in reversed(kept)]
-        zipped = store.export_zip(p, home.exports_dir() / f"digitpad-drawings-{p}.zip") if kept else None
         return shown, render.scorecard(kept, default) + note, gr.DownloadButton(
-            value=zipped, interactive=bool(kept))
+            value=export(p) if kept else unexport(p), interactive=bool(kept))
+
+    def export(p):
+        """A fresh zip of the profile's drawings in a folder of an unguessable name (Gradio serves
+        files by path to anyone who names one); the profile's previous zip goes."""
+        unexport(p)
+        for old in home.exports_dir().glob("*/"):  # any left by this or an earlier server
+            if time.time() - old.stat().st_mtime > EXPORT_KEPT_S:
+                shutil.rmtree(old, ignore_errors=True)
+        folder = home.exports_dir() / secrets.token_hex(16)
+        folder.mkdir(parents=True)
+        exports[p] = store.export_zip(p, folder / "digitpad-drawings.zip")
+        return exports[p]
+
+    def unexport(p):
+        if path := exports.pop(p, None):
+            shutil.rmtree(path.parent, ignore_errors=True)
 
     def keep(label, last, name, who, token):
         """Store the drawing as `label` (None: the reading was right): the gallery, the score
@@ -233,10 +263,12 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         return report, *yours(p)
 
     def arrive(token, who):
-        """A page opens: its browser's token when shared, the profiles that browser made."""
-        token = token or (uuid.uuid4().hex if shared else "")
+        """A page opens: its browser's token when shared (a new one unless this server signed
+        the one it has), the profiles that browser made."""
+        if shared and owners.owner(token) is None:
+            token = owners.new()
         profile(who, token)
-        return token, gr.Dropdown(choices=store.profiles(token if shared else ""))
+        return token, gr.Dropdown(choices=store.profiles(owner(token)))
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
@@ -341,5 +373,5 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     def choices(name, who, token):
         return picker_update(profile(who, token), name)
 
-    return Draw(picker, who, add, remove, choices)
+    return Draw(picker, who, add, remove, choices, owner)
 

@@ -42,7 +42,9 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
     `shared`: served beyond this machine (see draw_tab.build)."""
     # Every output image is cached as a file; drop those older than 10 minutes, every 10 minutes.
     with gr.Blocks(title="digitpad", analytics_enabled=False, delete_cache=(600, 600)) as demo:
-        token = gr.BrowserState(None, storage_key="digitpad-owner", secret=home.secret())
+        # The token is signed on the server (owners), so the browser-side encryption, whose key
+        # Gradio puts in the page's config, protects nothing: a fixed key, not the home's secret.
+        token = gr.BrowserState(None, storage_key="digitpad-owner", secret="digitpad-token")
         gr.Markdown("## digitpad: draw a digit, watch a small CNN read it layer by layer\n"
                     "digitcnn learned from MNIST and 30 people's pen-drawn digits; tell it when it "
                     "is wrong and it learns your style.", elem_id="intro")

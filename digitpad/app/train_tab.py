@@ -90,7 +90,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
         """Start a run, then stream its progress; at the end the picker gains the model."""
         try:
             run = Run.start(arch, int(epochs), pen, None if images >= MNIST_TRAIN else int(images),
-                            THREADS, on_end=adopt_unwatched)
+                            THREADS, owner=draw.owner(token), on_end=adopt_unwatched)
         except Busy as e:
             raise refuse(str(e))
         points, step, done = [], None, None
@@ -138,10 +138,12 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
                 f"Kept in `{run.folder}` (the page keeps its last {runs.KEEP} trained models).")
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, draw.choices(None if weak else called, who, token)
 
-    def stop():
+    def stop(token):
         run = Run.current
         if run is None or not run.running():
             return "Nothing is training."
+        if run.owner != draw.owner(token):
+            return "Another browser started this run: only that page can stop it."
         run.stop()
         return "Stopping: a finished epoch is kept, and joins the picker."
 
@@ -171,4 +173,4 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
     result = gr.Markdown(elem_id="train-result")
     start.click(train, [arch, epochs, pen, images, draw.who, token],
                 [bar, loss, accuracy, kernels, result, draw.picker], concurrency_limit=None)
-    halt.click(stop, None, result, concurrency_limit=None)
+    halt.click(stop, token, result, concurrency_limit=None)

@@ -1,0 +1,177 @@
+"""The page served to a class (shared mode), probed as a curious student would: nobody reads
+another's drawings or stops another's run, nothing served is guessable, bad imports are refused
+in a sentence and quickly, and a killed server leaves no training behind."""
+import io
+import os
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitpad import home, owners
+from digitpad.cli import port_taken
+from digitpad.clients import draw_and_read, open_pad, start_app
+from digitpad.store import IMPORT_BYTES, Store, png
+
+
+def status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.fixture
+def shared(tmp_path, monkeypatch):
+    """digitpad --host 127.1: shared mode, still on loopback, with a home of its own."""
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
+    proc, url = start_app("--host", "127.1", "--home", str(tmp_path))
+    proc.url, proc.home = url.replace("127.0.0.1", "127.1"), tmp_path
+    yield proc
+    proc.kill()
+    proc.wait(10)
+
+
+def test_tokens_are_signed_here_and_cannot_be_made_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
+    token = owners.new()
+    assert owners.owner(token) == token.split(".")[0]
+    forged = [None, "", 42, {"a": 1}, ["x"], "me", token.split(".")[0], token[:-1] + "0",
+              "0" * 32 + "." + token.split(".")[1], token + ".x"]
+    assert [owners.owner(t) for t in forged if t != token] == [None] * len(forged)
+
+
+def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings):
+    """The secret is not in the page's config; a drawing's export sits under an unguessable
+    name, the old guessable one is not served, and Forget everything deletes it."""
+    from playwright.sync_api import expect
+
+    page = open_pad(browser.new_context(), shared.url)
+    draw_and_read(page, next(d for d in drawings if d.label == 3))
+    page.locator("#correct button", has_text="3").click()
+    page.locator("#yours").get_by_text("Your drawings").click()
+    expect(page.locator("#drawings img")).to_have_count(1, timeout=30_000)
+    config = urllib.request.urlopen(shared.url + "config", timeout=30).read().decode()
+    assert (shared.home / "secret").read_text().strip() not in config  # it signed her token
+    [zipped] = (shared.home / "exports").glob("*/digitpad-drawings.zip")
+    assert len(zipped.parent.name) == 32  # 128 random bits
+    for guess in ("digitpad-drawings-1.zip", "digitpad-drawings.zip", "1/digitpad-drawings.zip"):
+        assert status(f"{shared.url}gradio_api/file={shared.home / 'exports' / guess}") in (403, 404)
+
+    other = open_pad(browser.new_context(), shared.url)  # another browser: none of hers
+    other.locator("#yours").get_by_text("Your drawings").click()
+    expect(other.locator("#score")).to_contain_text("No drawings yet", timeout=30_000)
+
+    page.locator("#yours").get_by_role("button", name="Forget everything").click()
+    expect(page.locator("#score")).to_contain_text("No drawings yet", timeout=30_000)
+    assert not zipped.exists()
+
+
+def test_only_the_browser_that_started_a_run_stops_it_and_a_killed_server_ends_it(
+        shared, browser, mnist_root):
+    from playwright.sync_api import expect
+
+    os.environ["DIGITPAD_DATA"] = str(mnist_root)
+    mine, theirs = (open_pad(browser.new_context(), shared.url) for _ in range(2))
+    for page in (mine, theirs):
+        page.get_by_role("tab", name="Train").click()
+    mine.locator("#train-pen input").uncheck()
+    mine.locator("#train-start").click()
+    expect(mine.locator("#train-bar")).to_contain_text("epoch 1:", timeout=120_000)
+    theirs.locator("#train-stop").click()
+    expect(theirs.locator("#train-result")).to_contain_text("Another browser started this run")
+    trainer = training_processes(shared.home)
+    assert len(trainer) == 1
+
+    shared.send_signal(signal.SIGKILL)  # the server dies mid-run: the run ends with it
+    shared.wait(10)
+    deadline = time.monotonic() + 20
+    while training_processes(shared.home) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert training_processes(shared.home) == []
+
+
+def training_processes(home_folder) -> list[int]:
+    """Pids of `python -m digitpad.train` runs writing into this home (from /proc)."""
+    found = []
+    for cmdline in os.scandir("/proc"):
+        try:
+            argv = open(f"/proc/{cmdline.name}/cmdline", "rb").read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"digitpad.train" in argv and any(str(home_folder).encode() in a for a in argv):
+            found.append(int(cmdline.name))
+    return found
+
+
+def test_imports_that_would_exhaust_the_server_are_refused_in_a_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
+    store = Store(tmp_path / "drawings.sqlite")
+    me = store.profile("me", "owner")
+
+    def import_of(entries: dict) -> tuple[int, list]:
+        path = tmp_path / "import.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+        start = time.perf_counter()
+        result = store.import_zip(me, path, room=500)
+        assert time.perf_counter() - start < 2
+        return result
+
+    ink = png(np.zeros((28, 28), np.uint8))
+    blank = io.BytesIO()
+    Image.new("L", (10_000, 10_000), 255).save(blank, "PNG")  # 10 KB packed, 100 MP unpacked
+    added, problems = import_of({"drawings.csv": "file,label,said,model,created\n" + "1.png,3,3,x,0\n" * 20,
+                                 "inputs/1.png": ink, "canvases/1.png": blank.getvalue()})
+    assert added == 0 and problems == ["canvases/1.png: 10000x10000 pixels, more than 1024 a side"] * 20
+
+    added, problems = import_of({"drawings.csv": "x" * (IMPORT_BYTES + 1)})
+    assert added == 0 and f"more than an import may hold ({IMPORT_BYTES:,})" in problems[0]
+
+    rows = "file,label,said,model,created\n" + "1.png,3,3,x,0\n" * 300_000
+    added, problems = import_of({"drawings.csv": rows, "inputs/1.png": ink})
+    assert added == 500 and problems == ["drawings.csv line 502: not added: the profile is full"]
+
+    added, problems = import_of({"drawings.csv": "file,label,said,model,created\n"
+                                                 "1.png,3,1000000000000000000000000000000,x,0\n"
+                                                 "1.png,-7,3,x,0\n1.png,3,3,x,0\n",
+                                 "inputs/1.png": b"hello"})
+    assert added == 0 and problems == [
+        "drawings.csv line 2: '10000000000000000000' is not a digit 0-9",
+        "drawings.csv line 3: '-7' is not a digit 0-9", "inputs/1.png: not a PNG image"]
+
+
+def test_exported_cells_never_run_as_spreadsheet_formulas(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
+    store = Store(tmp_path / "drawings.sqlite")
+    me = store.profile("me")
+    import torch
+    store.add(me, torch.zeros(1, 28, 28), None, 3, 3, '=HYPERLINK("http://x","y")', 3, 3)
+    with zipfile.ZipFile(store.export_zip(me, tmp_path / "out.zip")) as z:
+        row = z.read("drawings.csv").decode().splitlines()[1]
+    assert "'=HYPERLINK" in row
+
+
+def test_the_port_check_lets_a_crashed_servers_port_be_reused():
+    """A connection the server side closed first leaves a TIME_WAIT socket on the port."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's, under Gradio
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    served.close()  # the server's side closes first: its socket waits in TIME_WAIT
+    time.sleep(0.2)
+    client.close()
+    assert port_taken("127.0.0.1", port)  # still listening
+    listener.close()
+    assert not port_taken("127.0.0.1", port)
