@@ -40,8 +40,8 @@ def exports_dir() -> Path:
 
 
 def secret() -> str:
-    """A random key made once per home: the page encrypts each browser's token with it, so a
-    browser keeps its profiles across restarts."""
+    """A random key made once per home: owners signs each browser's token with it, so a browser
+    keeps its profiles across restarts and cannot make up another's."""
     path = home() / "secret"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
