@@ -42,10 +42,12 @@ class PersonalModels:
         if not path.is_file():
             return None
         try:
-            return load_model(self.base_name, path)
+            model = load_model(self.base_name, path)
         except WeightsError as e:  # taught again from the drawings on the next update
             print(f"digitpad: {e}", file=sys.stderr, flush=True)
             return None
+        # A database moved aside and begun afresh reuses profile ids: not this profile's model.
+        return model if model.meta.get("profile_created") == self.store.created(profile) else None
 
     def current(self, profile: int) -> bool:
         """Whether the saved model has learned exactly the stored drawings, on today's base."""
@@ -72,7 +74,8 @@ class PersonalModels:
             labels = torch.tensor([d.label for d in drawings])
             taught = teach(self.base, x, labels)
             taught.meta = {"base": self.base_name, "base_sha256": self.base_sha256,
-                           "drawings": [d.id for d in drawings]}
+                           "drawings": [d.id for d in drawings],
+                           "profile_created": self.store.created(profile)}
             save_weights(taught, self.base_name, self.path(profile), **taught.meta)
             taught.path = self.path(profile)
             self._models[profile] = taught

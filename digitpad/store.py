@@ -121,6 +121,11 @@ class Store:
                          "strokes FROM drawings WHERE profile = ? ORDER BY id", (profile,))
         return [Drawing(r[0], from_ink(np.frombuffer(r[1], np.uint8)), *r[2:]) for r in rows]
 
+    def created(self, profile: int) -> float | None:
+        """When the profile was made: with its id, what ties a personal model to this database."""
+        rows = self._run("SELECT created FROM profiles WHERE id = ?", (profile,))
+        return rows[0][0] if rows else None
+
     def ids(self, profile: int) -> list[int]:
         return [r[0] for r in self._run("SELECT id FROM drawings WHERE profile = ? ORDER BY id", (profile,))]
 

@@ -4,6 +4,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 
 import numpy as np
@@ -170,6 +171,23 @@ def test_killed_mid_teach_leaves_the_previous_model(tmp_path, model, pendigits_p
     assert personal.get(me).meta["drawings"] == store.ids(me)[:3]  # ... the old model still loads
     assert not personal.current(me)
     assert personal.update(me).meta["drawings"] == store.ids(me)  # and the next teach catches up
+
+
+def test_a_fresh_database_never_gets_the_old_ones_personal_models(tmp_path, model, drawings, rng):
+    """The database is moved aside (damaged) and begun afresh: its profile 1 is not the old one."""
+    store = Store(tmp_path / "drawings.sqlite")
+    me = store.profile("me")
+    add_drawings(store, me, drawings, rng, 3)
+    assert PersonalModels(store, model, "digitcnn", tmp_path / "profiles").update(me) is not None
+    (tmp_path / "drawings.sqlite").rename(tmp_path / "drawings.sqlite.bad")
+    time.sleep(0.01)  # a later creation stamp, as any real reset has
+    fresh = Store(tmp_path / "drawings.sqlite")
+    again = fresh.profile("me")
+    add_drawings(fresh, again, drawings[10:], rng, 3)
+    assert again == me and fresh.ids(again) == [1, 2, 3]  # the ids the old model learned
+    personal = PersonalModels(fresh, model, "digitcnn", tmp_path / "profiles")
+    assert personal.get(again) is None and not personal.current(again)
+    assert personal.update(again).meta["profile_created"] == fresh.created(again)
 
 
 def test_a_model_whose_base_changed_is_taught_again(tmp_path, model, fold_model, drawings, rng):
