@@ -84,7 +84,7 @@ def load(path: str | Path) -> list[Drawing]:
     if not path.is_file():
         raise FileNotFoundError(f"pen-drawn digits not found at {path}; pass --pendigits or set "
                                 f"DIGITPAD_PENDIGITS")
-    drawings, stroke, label, writer = [], None, None, None
+    drawings, stroke = [], None
     for line in path.read_text().splitlines():
         if line.startswith(".SEGMENT"):
             label = int(line.split('"')[1])

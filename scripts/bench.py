@@ -259,7 +259,7 @@ def bench_load(args):
         proc, url = start_app()
         try:
             send_all(url, [values[:25]])  # warm-up
-            print(f"\n| clients | drawings | seconds | drawings/s | server memory |\n|---|---|---|---|---|")
+            print("\n| clients | drawings | seconds | drawings/s | server memory |\n|---|---|---|---|---|")
             for clients in (1, 5, 20):
                 results, seconds = send_all(url, [values[k * 25:(k + 1) * 25] for k in range(clients)])
                 n = sum(len(r) for r in results)
@@ -528,8 +528,8 @@ def quiet(pid: int, timeout_s: float = 120) -> None:
 def bench_class(args):
     from digitpad.clients import rss_mib, start_app
     pen = drawn.sample(pendigits.load(pendigits.locate(args.pendigits)), 3000, seed=15)
-    print(f"\n| students | drawings finished | final reading after pen-up p50 | p95 | max | maps p95 | "
-          f"errors | server memory |\n|---|---|---|---|---|---|---|---|")
+    print("\n| students | drawings finished | final reading after pen-up p50 | p95 | max | maps p95 | "
+          "errors | server memory |\n|---|---|---|---|---|---|---|---|")
     for students in args.students:
         with throwaway_home():
             proc, url = start_app("--host", "127.0.0.1")

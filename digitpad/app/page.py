@@ -10,6 +10,7 @@ import torch
 from .. import home, runs
 from ..models import MODELS
 from ..names import DEFAULT_MODEL
+from ..store import IMPORT_BYTES
 from ..weights import WeightsError, load_model, shipped_path
 from . import draw_tab, train_tab
 
@@ -81,7 +82,7 @@ def serve(args) -> None:
     try:
         _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port,
                                               share=args.share, css=CSS, quiet=True,
-                                              prevent_thread_lock=True,
+                                              prevent_thread_lock=True, max_file_size=IMPORT_BYTES,
                                               allowed_paths=[str(home.exports_dir())])
     except OSError:  # Gradio's own message names its launch() arguments, not our flags
         sys.exit(f"digitpad: could not serve on {args.host}:{args.port}: the port is taken or the "
