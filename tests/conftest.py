@@ -20,6 +20,18 @@ def digitpad_home(tmp_path_factory):
     return folder
 
 
+@pytest.fixture
+def own_home(tmp_path, digitpad_home) -> Path:
+    """A digitpad home of the test's own, whose cache is the session's: the pen digits are then
+    rendered once a session (about a minute here), not once per home. The cache is keyed by all
+    that makes it, so sharing it changes no result."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (digitpad_home / "cache").mkdir(exist_ok=True)
+    (home / "cache").symlink_to(digitpad_home / "cache", target_is_directory=True)
+    return home
+
+
 def pytest_addoption(parser):
     parser.addoption("--refresh-docs", action="store_true",
                      help="write the browser tests' screenshots into docs/ (else a temporary folder)")

@@ -94,9 +94,9 @@ def test_missing_pen_digits_name_the_flag(tmp_path):
 
 
 def test_ctrl_c_saves_the_best_epoch_and_exits_130_without_touching_shipped_weights(
-        tmp_path, mnist_root):
+        own_home, mnist_root):
     shipped = {p.name: p.stat().st_mtime_ns for p in WEIGHTS_DIR.glob("*.pt")}
-    env = {**os.environ, "DIGITPAD_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DIGITPAD_HOME": str(own_home), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "scripts/train.py", "--data", "mnist", "--limit", "2000",
                              "--val-size", "500", "--epochs", "1000", "--data-dir", str(mnist_root)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -109,7 +109,7 @@ def test_ctrl_c_saves_the_best_epoch_and_exits_130_without_touching_shipped_weig
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted after epoch" in err and "--resume" in err and "Traceback" not in err
-    assert (tmp_path / "runs" / "digitcnn.pt").is_file()     # the default --out: digitpad's home
+    assert (own_home / "runs" / "digitcnn.pt").is_file()     # the default --out: digitpad's home
     assert {p.name: p.stat().st_mtime_ns for p in WEIGHTS_DIR.glob("*.pt")} == shipped
 
 

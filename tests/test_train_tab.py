@@ -156,7 +156,7 @@ def test_a_run_whose_page_was_closed_still_joins_the_picker(trainer, browser):
             page.close()
 
 
-def test_trained_models_join_the_picker_after_a_restart(tmp_path, monkeypatch, mnist_root):
+def test_trained_models_join_the_picker_after_a_restart(own_home, monkeypatch, mnist_root):
     """A model trained on the page (here by the same command the tab runs) loads at start, and a
     damaged one is skipped with its name."""
     import subprocess
@@ -165,7 +165,7 @@ def test_trained_models_join_the_picker_after_a_restart(tmp_path, monkeypatch, m
     from digitpad import runs
     from digitpad.app import load_models
 
-    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
+    monkeypatch.setenv("DIGITPAD_HOME", str(own_home))
     folder = runs.trained_dir() / "20260101-000000-000000"
     subprocess.run([sys.executable, "-m", "digitpad.train", "--data", "mnist", "--limit", "1000",
                     "--val-size", "500", "--epochs", "1", "--out", str(folder),
