@@ -56,8 +56,9 @@ def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings
     page = open_pad(browser.new_context(), shared.url)
     draw_and_read(page, next(d for d in drawings if d.label == 3))
     page.locator("#correct button", has_text="3").click()
+    expect(page.locator("#score")).to_contain_text("On your 1 drawing", timeout=60_000)
     page.locator("#yours").get_by_text("Your drawings").click()
-    expect(page.locator("#drawings img")).to_have_count(1, timeout=30_000)
+    expect(page.locator("#drawings img")).to_have_count(1, timeout=60_000)
     config = urllib.request.urlopen(shared.url + "config", timeout=30).read().decode()
     assert (shared.home / "secret").read_text().strip() not in config  # it signed her token
     [zipped] = (shared.home / "exports").glob("*/digitpad-drawings.zip")
