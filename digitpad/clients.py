@@ -89,10 +89,14 @@ def open_pad(browser, url: str):
 
 
 def pad_ready(page) -> None:
-    """Wait until the pad listens (its canvas shows before its script runs), noting pen-ups."""
+    """Wait until the pad listens (its canvas shows before its script runs) and, on digitpad's
+    page, until its load events have filled the score line, so that a first drawing never races
+    the page's start-up (suspected where CI once saw no reading at all). Notes pen-ups."""
     from playwright.sync_api import expect
 
     expect(page.locator("#pad canvas[data-ready]").first).to_be_visible(timeout=30_000)
+    if page.locator("#score").count():  # the benchmarks' bare pages have none
+        expect(page.locator("#score")).not_to_be_empty(timeout=60_000)
     note_pen_ups(page)
 
 
