@@ -187,7 +187,7 @@ class Store:
                     try:
                         name, label, said = row["file"], digit(row["label"]), digit(row.get("said") or row["label"])
                         where = f"inputs/{name}"
-                        ink = np.asarray(image(z.read(where), 28).convert("L"))
+                        ink = np.asarray(image(z.read(where), 28, exact=True).convert("L"))
                         where = f"canvases/{name}"
                         canvas = (np.asarray(image(z.read(where), CANVAS_SIDE).convert("L"))
                                   if where in z.namelist() else None)
@@ -211,14 +211,15 @@ def digit(text) -> int:
     return int(text)
 
 
-def image(data: bytes, side: int) -> Image.Image:
-    """A PNG from an import, its size checked before its pixels are decoded."""
+def image(data: bytes, side: int, exact: bool = False) -> Image.Image:
+    """A PNG from an import, its size checked before its pixels are decoded: at most `side`
+    pixels a side, or (exact) side x side."""
     try:
         found = Image.open(io.BytesIO(data))
     except Image.UnidentifiedImageError:
         raise ValueError("not a PNG image") from None
-    if side == 28 and found.size != (28, 28):
-        raise ValueError(f"{found.size[0]}x{found.size[1]} pixels, not 28x28")
+    if exact and found.size != (side, side):
+        raise ValueError(f"{found.size[0]}x{found.size[1]} pixels, not {side}x{side}")
     if max(found.size) > side:
         raise ValueError(f"{found.size[0]}x{found.size[1]} pixels, more than {side} a side")
     return found

@@ -127,10 +127,10 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
             raise refuse(f"The run ended but its weights do not load: {e}")
         pen_figure = (f"{done['pen_unseen_acc']:.2%} on pen digits of writers it never trained on"
                       if done["pen_unseen_acc"] is not None else "no pen digits on this machine to read")
-        shipped = models.get(run.model, models[default])
-        weak = done["test_acc"] < shipped.meta.get("test_acc", 0) - WEAK
+        shipped = models.get(run.model, models[default]).meta.get("test_acc", 0)
+        weak = done["test_acc"] < shipped - WEAK
         chosen = (f"It is in the Draw tab's model picker, not chosen: that is more than {WEAK * 100:.0f} "
-                  f"points below the {shipped.meta.get('test_acc', 0):.2%} of the {run.model} that ships. "
+                  f"points below the {shipped:.2%} of the {run.model} that ships. "
                   f"More epochs or images make a model worth drawing on." if weak else
                   "It is chosen in the Draw tab's model picker now.")
         said = (f"**{called}**{' (stopped early: its best finished epoch)' if done['interrupted'] else ''}: "
