@@ -55,7 +55,8 @@ def load_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tenso
         raise FileNotFoundError(
             f"could not load MNIST from {root}: {e}\nExpected the four official files in "
             f"{root / 'MNIST' / 'raw'} (train-images-idx3-ubyte, ...); with internet access "
-            f"torchvision downloads them there.") from e
+            f"torchvision downloads them there, or point --data-dir / DIGITPAD_DATA at a folder "
+            f"holding MNIST/raw/.") from e
     return ds.data.unsqueeze(1).float().div_(255), ds.targets.clone()
 
 

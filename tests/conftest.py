@@ -96,6 +96,13 @@ def small_pendigits(pendigits_path, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def few_pen_digits(monkeypatch, small_pendigits) -> None:
+    """An MNIST-only run ends by reading every pen digit on this machine: 300 of them here, not
+    7,494 rendered first (a minute)."""
+    monkeypatch.setenv("DIGITPAD_PENDIGITS", str(small_pendigits))
+
+
 @pytest.fixture(scope="session")
 def model():
     return load_model()

@@ -94,7 +94,7 @@ def test_missing_pen_digits_name_the_flag(tmp_path):
 
 
 def test_ctrl_c_saves_the_best_epoch_and_exits_130_without_touching_shipped_weights(
-        own_home, mnist_root):
+        own_home, mnist_root, few_pen_digits):
     shipped = {p.name: p.stat().st_mtime_ns for p in WEIGHTS_DIR.glob("*.pt")}
     env = {**os.environ, "DIGITPAD_HOME": str(own_home), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "scripts/train.py", "--data", "mnist", "--limit", "2000",

@@ -12,6 +12,7 @@ from digitpad import data
 from digitpad.train import evaluate, fit, main, parse_args, schedule
 from digitpad.weights import load_model
 
+pytestmark = pytest.mark.usefixtures("few_pen_digits")
 SMALL = ["--data", "mnist", "--limit", "2000", "--val-size", "1000", "--patience", "9"]  # pen data: test_pen.py
 
 
@@ -89,9 +90,9 @@ def test_a_watcher_sees_every_step_off_the_clock_and_changes_nothing(tmp_path, m
         evaluate(model, torch.full((10, 1, 28, 28), 0.5), torch.zeros(10, dtype=torch.long))
         skipped[0] += 3600
 
-    monkeypatch.setattr(time, "perf_counter", lambda: real() + skipped[0])
-    watched = fit(parse_args(args(tmp_path / "watched", mnist_root, "--epochs", "1", "--ema", "0")), watch)
-    monkeypatch.undo()
+    with monkeypatch.context() as clock:
+        clock.setattr(time, "perf_counter", lambda: real() + skipped[0])
+        watched = fit(parse_args(args(tmp_path / "watched", mnist_root, "--epochs", "1", "--ema", "0")), watch)
     plain = fit(parse_args(args(tmp_path / "plain", mnist_root, "--epochs", "1", "--ema", "0")))
     assert [i for i, _ in calls] == [min(64 * n, 2000) for n in range(1, 33)]
     assert watched["train_loop_s"] < 3600 and calls[-1][1] <= watched["train_loop_s"]  # no hour counted
