@@ -71,5 +71,12 @@ def start(args) -> None:
     except OSError as e:
         sys.exit(f"digitpad: cannot write to its home folder {home.home()} ({e.strerror}), where "
                  f"your drawings and models are kept. Choose a folder you can write with --home")
+    # The models load before gradio is imported: a bad --weights is named in seconds.
+    from .weights import WeightsError
+    from .zoo import load_models
+    try:
+        models = load_models(args.model, args.weights)
+    except WeightsError as e:
+        sys.exit(f"digitpad: {e}")
     from .app import serve
-    serve(args)
+    serve(args, models)

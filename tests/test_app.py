@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from digitpad import drawn, pendigits, render, strokes
-from digitpad.app import build_demo, load_models
+from digitpad.app import build_demo
+from digitpad.zoo import load_models
 from digitpad.app.draw_tab import NOTHING_DRAWN
 from digitpad.canvas import preprocess
 from digitpad.clients import (changes, draw, draw_and_read, log_text, open_pad, pad_ready, pen_up, settle, start_app,

@@ -184,7 +184,7 @@ def test_trained_models_join_the_picker_after_a_restart(own_home, monkeypatch, m
     import sys
 
     from digitpad import runs
-    from digitpad.app import load_models
+    from digitpad.zoo import load_models
 
     monkeypatch.setenv("DIGITPAD_HOME", str(own_home))
     folder = runs.trained_dir() / "20260101-000000-000000"

@@ -7,11 +7,9 @@ import threading
 import gradio as gr
 import torch
 
-from .. import home, runs
-from ..models import MODELS
+from .. import home
 from ..names import DEFAULT_MODEL
 from ..store import IMPORT_BYTES
-from ..weights import WeightsError, load_model, shipped_path
 from . import draw_tab, train_tab
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -58,22 +56,8 @@ def build_demo(models: dict, default: str = DEFAULT_MODEL, shared: bool = False)
     return demo.queue(status_update_rate=10)
 
 
-def load_models(default: str, weights: str | None) -> dict:
-    """The chosen model (from --weights if given) first, every other zoo model that ships, then
-    the models trained on the page, oldest first."""
-    models = {default: load_model(default, weights)}
-    for name in MODELS:
-        if name not in models and shipped_path(name).is_file():
-            models[name] = load_model(name)
-    return {**models, **runs.trained_models()}
-
-
-def serve(args) -> None:
-    """Load the models, say what is served where, and serve until Ctrl-C."""
-    try:
-        models = load_models(args.model, args.weights)
-    except WeightsError as e:
-        sys.exit(f"digitpad: {e}")
+def serve(args, models: dict) -> None:
+    """Say what is served where, and serve the loaded models until Ctrl-C."""
     torch.set_num_threads(1)  # one 28x28 image per call: extra threads only contend
     # A first optimizer imports torch._dynamo (1.4 s here): pay that while the page loads, not
     # on the first correction.
