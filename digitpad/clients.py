@@ -88,6 +88,13 @@ def open_pad(browser, url: str):
     return page
 
 
+def as_profile(page, who: str):
+    """The page, drawing as `who` (typed into "Who is drawing?")."""
+    page.locator("#who input").fill(who)
+    page.locator("#who input").press("Enter")
+    return page
+
+
 def pad_ready(page) -> None:
     """Wait until the pad listens (its canvas shows before its script runs) and, on digitpad's
     page, until its load events have filled the score line, so that a first drawing never races

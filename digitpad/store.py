@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sqlite3
+import struct
 import sys
 import time
 import zipfile
@@ -212,17 +213,19 @@ def digit(text) -> int:
 
 
 def image(data: bytes, side: int, exact: bool = False) -> Image.Image:
-    """A PNG from an import, its size checked before its pixels are decoded: at most `side`
+    """A PNG from an import, its size read from its header before PIL opens it: at most `side`
     pixels a side, or (exact) side x side."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    width, height = struct.unpack(">II", data[16:24])
+    if exact and (width, height) != (side, side):
+        raise ValueError(f"{width}x{height} pixels, not {side}x{side}")
+    if max(width, height) > side:
+        raise ValueError(f"{width}x{height} pixels, more than {side} a side")
     try:
-        found = Image.open(io.BytesIO(data))
+        return Image.open(io.BytesIO(data))
     except Image.UnidentifiedImageError:
         raise ValueError("not a PNG image") from None
-    if exact and found.size != (side, side):
-        raise ValueError(f"{found.size[0]}x{found.size[1]} pixels, not {side}x{side}")
-    if max(found.size) > side:
-        raise ValueError(f"{found.size[0]}x{found.size[1]} pixels, more than {side} a side")
-    return found
 
 
 def cell(value) -> str:

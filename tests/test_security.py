@@ -5,6 +5,7 @@ import io
 import os
 import signal
 import socket
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +17,7 @@ from PIL import Image
 
 from digitpad import owners
 from digitpad.cli import port_taken
-from digitpad.clients import draw_and_read, open_pad, start_app
+from digitpad.clients import as_profile, draw_and_read, log_text, open_pad, start_app
 from digitpad.store import IMPORT_BYTES, Store, png
 
 
@@ -28,12 +29,17 @@ def status(url: str) -> int:
         return e.code
 
 
-@pytest.fixture
-def shared(tmp_path, monkeypatch):
-    """digitpad --host 127.1: shared mode, still on loopback, with a home of its own."""
-    monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path))
-    proc, url = start_app("--host", "127.1", "--home", str(tmp_path))
-    proc.url, proc.home = url.replace("127.0.0.1", "127.1"), tmp_path
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, mnist_root, small_pendigits):
+    """digitpad --host 127.1: shared mode, as served to a class, still on loopback, with a home
+    of its own that holds a damaged database (moved aside at start). The last test kills it."""
+    home = tmp_path_factory.mktemp("shared-home")
+    (home / "drawings.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DIGITPAD_DATA", str(mnist_root))
+        env.setenv("DIGITPAD_PENDIGITS", str(small_pendigits))
+        proc, url = start_app("--host", "127.1", "--home", str(home))
+    proc.url, proc.home = url.replace("127.0.0.1", "127.1"), home
     yield proc
     proc.kill()
     proc.wait(10)
@@ -47,6 +53,24 @@ def test_tokens_are_signed_here_and_cannot_be_made_up(tmp_path, monkeypatch):
     forged = [None, "", 42, {"a": 1}, ["x"], "me", token.split(".")[0], flipped,
               "0" * 32 + "." + token.split(".")[1], token + ".x"]
     assert [owners.owner(t) for t in forged] == [None] * len(forged)
+
+
+def test_each_browser_sees_only_its_own_profiles(shared, browser):
+    """Profiles belong to the browser that made them (and the damaged database found at start
+    was moved aside, the page working on a fresh one)."""
+    from playwright.sync_api import expect
+
+    alice = browser.new_context()
+    page = as_profile(open_pad(alice, shared.url), "alice")
+    expect(page.locator("#score")).to_contain_text("No drawings yet", timeout=30_000)
+
+    def profiles(context):
+        page = open_pad(context, shared.url)
+        page.locator("#who input").click()
+        return [text.replace("✓", "").strip() for text in page.get_by_role("option").all_inner_texts()]
+    assert "alice" in profiles(alice)  # after a reload, alice's browser still has her
+    assert profiles(browser.new_context()) == ["me"]  # another browser never sees her
+    assert "moved it to" in log_text(shared)
 
 
 def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings):
@@ -81,30 +105,6 @@ def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings
     assert not zipped.exists()
 
 
-def test_only_the_browser_that_started_a_run_stops_it_and_a_killed_server_ends_it(
-        shared, browser, mnist_root):
-    from playwright.sync_api import expect
-
-    os.environ["DIGITPAD_DATA"] = str(mnist_root)
-    mine, theirs = (open_pad(browser.new_context(), shared.url) for _ in range(2))
-    for page in (mine, theirs):
-        page.get_by_role("tab", name="Train").click()
-    mine.locator("#train-pen input").uncheck()
-    mine.locator("#train-start").click()
-    expect(mine.locator("#train-bar")).to_contain_text("epoch 1:", timeout=120_000)
-    theirs.locator("#train-stop").click()
-    expect(theirs.locator("#train-result")).to_contain_text("Another browser started this run")
-    trainer = training_processes(shared.home)
-    assert len(trainer) == 1
-
-    shared.send_signal(signal.SIGKILL)  # the server dies mid-run: the run ends with it
-    shared.wait(10)
-    deadline = time.monotonic() + 20
-    while training_processes(shared.home) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert training_processes(shared.home) == []
-
-
 def training_processes(home_folder) -> list[int]:
     """Pids of `python -m digitpad.train` runs writing into this home (from /proc)."""
     found = []
@@ -136,6 +136,11 @@ def test_imports_that_would_exhaust_the_server_are_refused_in_a_sentence(tmp_pat
     added, problems = import_of({"drawings.csv": "file,label,said,model,created\n" + "1.png,3,3,x,0\n" * 20,
                                  "inputs/1.png": ink, "canvases/1.png": blank.getvalue()})
     assert added == 0 and problems == ["canvases/1.png: 10000x10000 pixels, more than 1024 a side"] * 20
+    huge = bytearray(blank.getvalue())
+    huge[16:24] = struct.pack(">II", 50_000, 50_000)  # a header past PIL's own bomb limit (it raises)
+    added, problems = import_of({"drawings.csv": "file,label,said,model,created\n1.png,3,3,x,0\n",
+                                 "inputs/1.png": ink, "canvases/1.png": bytes(huge)})
+    assert added == 0 and problems == ["canvases/1.png: 50000x50000 pixels, more than 1024 a side"]
 
     added, problems = import_of({"drawings.csv": "x" * (IMPORT_BYTES + 1)})
     assert added == 0 and f"more than an import may hold ({IMPORT_BYTES:,})" in problems[0]
@@ -179,3 +184,27 @@ def test_the_port_check_lets_a_crashed_servers_port_be_reused():
     assert port_taken("127.0.0.1", port)  # still listening
     listener.close()
     assert not port_taken("127.0.0.1", port)
+
+
+def test_only_the_browser_that_started_a_run_stops_it_and_a_killed_server_ends_it(
+        shared, browser):
+    """Last in this file: it kills the module's server."""
+    from playwright.sync_api import expect
+
+    mine, theirs = (open_pad(browser.new_context(), shared.url) for _ in range(2))
+    for page in (mine, theirs):
+        page.get_by_role("tab", name="Train").click()
+    mine.locator("#train-pen input").uncheck()
+    mine.locator("#train-start").click()
+    expect(mine.locator("#train-bar")).to_contain_text("epoch 1:", timeout=120_000)
+    theirs.locator("#train-stop").click()
+    expect(theirs.locator("#train-result")).to_contain_text("Another browser started this run")
+    trainer = training_processes(shared.home)
+    assert len(trainer) == 1
+
+    shared.send_signal(signal.SIGKILL)  # the server dies mid-run: the run ends with it
+    shared.wait(10)
+    deadline = time.monotonic() + 20
+    while training_processes(shared.home) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert training_processes(shared.home) == []
