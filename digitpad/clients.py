@@ -157,7 +157,7 @@ def draw_and_read(page, drawing, says="It's a") -> None:
 
     draw(page, drawing)
     expect(page.locator("#verdict")).to_contain_text(says, timeout=60_000)  # a first reading under load
-    settle(page, "#input28 img")
+    settle(page, "#input28 img", quiet_s=1.0)  # the last reading lands ~0.2 s after pen-up
 
 
 def touch_draw(page, drawing, stroke_s: float = 0) -> None:

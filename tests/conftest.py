@@ -142,7 +142,7 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium_browser():
     """One headless Chromium for every browser test."""
     from playwright.sync_api import sync_playwright
 
@@ -150,3 +150,12 @@ def browser():
         browser = pw.chromium.launch(executable_path=chromium(), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
+
+
+@pytest.fixture
+def browser(chromium_browser):
+    """The session's Chromium; the pages a test opened close when it ends (left open, a
+    page's scripts kept using the CPU that later tests' servers and runs needed)."""
+    yield chromium_browser
+    for context in chromium_browser.contexts:
+        context.close()

@@ -85,7 +85,7 @@ def test_training_with_pen_digits_lowers_the_loss_and_records_its_writers(
     assert model.meta["fold"] == 1 and model.meta["data"] == "mnist+pen"
 
 
-def test_mnist_only_training_records_no_pen_writers(tmp_path, mnist_root):
+def test_mnist_only_training_records_no_pen_writers(tmp_path, mnist_root, few_pen_digits):
     main(["--data", "mnist", "--data-dir", str(mnist_root), "--out", str(tmp_path / "w"),
           "--report-dir", str(tmp_path / "r"), "--limit", "1000", "--val-size", "500", "--epochs", "1"])
     assert load_model("digitcnn", tmp_path / "w" / "digitcnn.pt").meta["pen_writers"] == []
