@@ -76,7 +76,10 @@ class PersonalModels:
             taught.meta = {"base": self.base_name, "base_sha256": self.base_sha256,
                            "drawings": [d.id for d in drawings],
                            "profile_created": self.store.created(profile)}
-            save_weights(taught, self.base_name, self.path(profile), **taught.meta)
+            try:
+                save_weights(taught, self.base_name, self.path(profile), **taught.meta)
+            except OSError as e:  # a home turned read-only: the model serves from memory
+                print(f"digitpad: could not save {self.path(profile)}: {e}", file=sys.stderr, flush=True)
             taught.path = self.path(profile)
             self._models[profile] = taught
             return taught

@@ -11,7 +11,7 @@ import struct
 import sys
 import time
 import zipfile
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +49,12 @@ CSV_FIELDS = ("file", "label", "said", "model", "created")
 IMPORT_BYTES = 50_000_000  # an import zip's unpacked size: about 50,000 drawings' PNGs
 PROBLEMS_SHOWN = 50  # an import's report names at most this many
 CANVAS_SIDE = 1024  # a stored canvas thumbnail's largest side (they are 96 px)
+# SQLite's names for a file it can no longer write: read-only, gone from under it, disk full or failing.
+UNWRITABLE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR")
+
+
+class ReadOnly(Exception):
+    """The store can no longer be written; what it holds can still be read."""
 
 
 @dataclass
@@ -77,7 +83,7 @@ class Store:
             self.path.rename(aside)
             print(f"digitpad: {self.path} {problem}; moved it to {aside} and started a fresh one",
                   file=sys.stderr, flush=True)
-        with closing(self._db()) as db, db:
+        with self._connection() as db:
             if not db.execute("SELECT 1 FROM sqlite_master").fetchone():
                 db.executescript(f"PRAGMA application_id = {APP_ID};" + SCHEMA)
             elif "strokes" not in {r[1] for r in db.execute("PRAGMA table_info(drawings)")}:
@@ -88,19 +94,37 @@ class Store:
         db.execute("PRAGMA foreign_keys = ON")
         return db
 
+    @contextmanager
+    def _connection(self):
+        """A connection whose work commits at the end; a file that can no longer be written
+        raises ReadOnly, in a sentence for the page."""
+        try:
+            with closing(self._db()) as db, db:
+                yield db
+        except sqlite3.OperationalError as e:
+            if not getattr(e, "sqlite_errorname", "").startswith(UNWRITABLE):
+                raise
+            raise ReadOnly(f"Your drawings can no longer be saved in {self.path} ({e}); the ones "
+                           f"saved before are kept. Make that folder writable (or free some space) "
+                           f"and draw again, or restart digitpad with --home and a folder it can "
+                           f"write.") from e
+
     def _run(self, sql: str, args=()) -> list:
-        with closing(self._db()) as db, db:
+        with self._connection() as db:
             return db.execute(sql, args).fetchall()
 
     def profile(self, name: str, owner: str = "") -> int:
         """The id of the profile `name` of `owner`, made when new."""
         key = (owner, name.strip() or "me")
+        find = "SELECT id FROM profiles WHERE owner = ? AND name = ?"
         if key not in self._ids:  # asked on every reading with a personal model: once from disk
-            with closing(self._db()) as db, db:
-                db.execute("INSERT OR IGNORE INTO profiles (owner, name, created) VALUES (?, ?, ?)",
-                           (*key, time.time()))
-                self._ids[key] = db.execute("SELECT id FROM profiles WHERE owner = ? AND name = ?",
-                                            key).fetchone()[0]
+            with self._connection() as db:
+                # Looked up before any insert: a store that turned read-only still opens its profiles.
+                if not (found := db.execute(find, key).fetchone()):
+                    db.execute("INSERT OR IGNORE INTO profiles (owner, name, created) VALUES (?, ?, ?)",
+                               (*key, time.time()))
+                    found = db.execute(find, key).fetchone()
+                self._ids[key] = found[0]
         return self._ids[key]
 
     def profiles(self, owner: str = "") -> list[str]:
@@ -110,7 +134,7 @@ class Store:
             model: str, base_said: int, mine_said: int, strokes: str | None = None) -> int:
         """Store a drawing (x as preprocess returns it, canvas a small copy, strokes the pad's
         JSON); returns its id."""
-        with closing(self._db()) as db, db:
+        with self._connection() as db:
             return db.execute(
                 "INSERT INTO drawings (profile, input, canvas, label, said, model, base_said, "
                 "mine_said, created, strokes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

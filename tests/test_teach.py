@@ -14,7 +14,7 @@ import torch
 import digitpad
 from digitpad import data, drawn, pendigits, render, teaching
 from digitpad.personal import PersonalModels
-from digitpad.store import Store, png
+from digitpad.store import ReadOnly, Store, png
 from digitpad.train import evaluate
 from digitpad.weights import load_model
 
@@ -188,6 +188,33 @@ def test_a_fresh_database_never_gets_the_old_ones_personal_models(tmp_path, mode
     personal = PersonalModels(fresh, model, "digitcnn", tmp_path / "profiles")
     assert personal.get(again) is None and not personal.current(again)
     assert personal.update(again).meta["profile_created"] == fresh.created(again)
+
+
+def test_a_store_turned_read_only_says_so_and_keeps_what_it_held(tmp_path, model, drawings, rng,
+                                                                monkeypatch, capsys):
+    """The home is remounted read-only while the page runs (simulated: a read-only connection,
+    and a save that fails as on such a disk): saving says why in a sentence, nothing saved is lost."""
+    store = Store(tmp_path / "drawings.sqlite")
+    me = store.profile("me")
+    add_drawings(store, me, drawings, rng, 2)
+    monkeypatch.setattr(Store, "_db", lambda self: sqlite3.connect(f"file:{self.path}?mode=ro", uri=True))
+    with pytest.raises(ReadOnly, match=r"can no longer be saved in .*drawings.sqlite .*attempt to write "
+                                       r"a readonly database.*saved before are kept.*--home"):
+        add_drawings(store, me, drawings[5:], rng, 1)
+    for damaged in (store.delete, lambda p, _: store.forget(p)):
+        with pytest.raises(ReadOnly):
+            damaged(me, 1)
+    again = Store(tmp_path / "drawings.sqlite")  # as after a restart: it opens, and reads
+    assert again.profile("me") == me and len(again.drawings(me)) == 2
+    with pytest.raises(ReadOnly):
+        again.profile("a new one")
+
+    def unwritable(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr("digitpad.personal.save_weights", unwritable)
+    taught = PersonalModels(again, model, "digitcnn", tmp_path / "profiles").update(me)
+    assert taught.meta["drawings"] == again.ids(me)  # taught, and served from memory
+    assert "could not save" in capsys.readouterr().err
 
 
 def test_a_model_whose_base_changed_is_taught_again(tmp_path, model, fold_model, drawings, rng):

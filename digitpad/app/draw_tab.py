@@ -1,10 +1,12 @@
 """The Draw tab: the pad, the reading, the teaching and the closer look, wired to pure
 functions in render, store and personal."""
 import base64
+import contextlib
 import functools
 import io
 import secrets
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -16,7 +18,7 @@ from PIL import Image
 from .. import home, owners, render, runs, strokes
 from ..inference import classify
 from ..personal import PersonalModels
-from ..store import Store, png
+from ..store import ReadOnly, Store, png
 from .pad import stroke_pad
 from .refusal import refuse
 
@@ -42,6 +44,16 @@ def picture(**kwargs) -> gr.Image:
     """An output image, sent as PNG: Gradio 6's default WebP took 3-7x as long to encode these
     flat images, on the server's event loop."""
     return gr.Image(format="png", interactive=False, **kwargs)
+
+
+@contextlib.contextmanager
+def saving():
+    """A store that can no longer be written is said on the page in its own sentence, not as
+    a bare "Error"."""
+    try:
+        yield
+    except ReadOnly as e:
+        raise refuse(str(e)) from None
 
 
 @dataclass
@@ -84,7 +96,8 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     def profile(who, token):
         if who is not None and (not isinstance(who, str) or len(who) > 40):
             raise refuse("A profile's name is text of at most 40 characters.")
-        return store.profile(who or "me", owner(token))
+        with saving():
+            return store.profile(who or "me", owner(token))
 
     def model_for(name, who, token):
         """A zoo model by name, else (MINE, the picker's "... + your N drawings") the personal one."""
@@ -200,8 +213,12 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
             if time.time() - old.stat().st_mtime > EXPORT_KEPT_S:
                 shutil.rmtree(old, ignore_errors=True)
         folder = home.exports_dir() / secrets.token_hex(16)
-        folder.mkdir(parents=True)
-        exports[p] = store.export_zip(p, folder / "digitpad-drawings.zip")
+        try:
+            folder.mkdir(parents=True)
+            exports[p] = store.export_zip(p, folder / "digitpad-drawings.zip")
+        except OSError as e:  # a home turned read-only: the gallery still shows, with no download
+            print(f"digitpad: could not write the drawings' zip: {e}", file=sys.stderr, flush=True)
+            return None
         return exports[p]
 
     def unexport(p):
@@ -222,8 +239,12 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         chosen, base = model_for(name, who, token), models[default]
         mine = personal.get(p) or base  # before it learns this drawing; none yet: the base
         said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
-        store.add(p, x, render.thumbnail(strokes.parse(value)), said[chosen] if label is None else label,
-                  said[chosen], name, said[base], said[mine], value)
+        try:
+            store.add(p, x, render.thumbnail(strokes.parse(value)), said[chosen] if label is None else label,
+                      said[chosen], name, said[base], said[mine], value)
+        except ReadOnly as e:
+            yield gr.skip(), gr.skip(), str(e), gr.skip()
+            return
         yield gr.skip(), *yours(p, " Learning from it...")
         picked, card = learn(name, who, token)
         yield picked, gr.skip(), card, gr.skip()
@@ -247,17 +268,20 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
         if chosen is None:
             raise refuse("Click a drawing in the gallery first.")
         p = profile(who, token)
-        store.delete(p, chosen)
+        with saving():
+            store.delete(p, chosen)
         return None, *yours(p)
 
     def forget(who, token):
         p = profile(who, token)
-        store.forget(p)
+        with saving():
+            store.forget(p)
         return yours(p)
 
     def upload(file, who, token):
         p = profile(who, token)
-        added, problems = store.import_zip(p, file, SHARED_CAP - len(store.ids(p)) if shared else None)
+        with saving():
+            added, problems = store.import_zip(p, file, SHARED_CAP - len(store.ids(p)) if shared else None)
         report = f"Imported {added} drawing{'s' * (added != 1)}." + "".join(
             f"\n- skipped {problem}" for problem in problems)
         return report, *yours(p)
