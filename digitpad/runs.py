@@ -126,6 +126,12 @@ def is_trained(model) -> bool:
     return model.path.parent.parent == trained_dir()
 
 
+def beyond_keep(models: dict) -> list[str]:
+    """The labels of the trained models among `models` (oldest first) older than the newest KEEP:
+    the page removes them as a new one joins."""
+    return [name for name, m in models.items() if is_trained(m)][:-KEEP]
+
+
 def remove(model) -> None:
     """Delete a trained model's run folder: its weights, events, log and plots."""
     if not is_trained(model):

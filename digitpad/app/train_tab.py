@@ -76,7 +76,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
                 model = load_model(run.model, run.weights())
                 adopted[run.folder] = label(model, models)
                 draw.add(adopted[run.folder], model)
-                for old in [name for name, m in models.items() if runs.is_trained(m)][:-runs.KEEP]:
+                for old in runs.beyond_keep(models):
                     draw.remove(old)
             return adopted.get(run.folder)
 
