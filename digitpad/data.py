@@ -1,6 +1,7 @@
 """MNIST as in-memory tensors: loaded once, split, normalized and augmented in batches."""
 import math
 import os
+import struct
 from pathlib import Path
 
 import torch
@@ -41,23 +42,42 @@ def denormalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def load_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as float32 [N, 1, 28, 28] in [0, 1] and labels as int64 [N]."""
-    from torchvision.datasets import MNIST  # torchvision is slow to import; only training needs it
-
+    """Images as float32 [N, 1, 28, 28] in [0, 1] and labels as int64 [N]; torchvision downloads
+    the files when they are missing."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
             f"MNIST data folder {root} does not exist. Create it (torchvision downloads MNIST "
             f"into it when online) or point --data-dir / DIGITPAD_DATA at a folder holding MNIST/raw/.")
+    raw, split_name = root / "MNIST" / "raw", "train" if train else "t10k"
     try:
-        ds = MNIST(str(root), train=train, download=True)
+        if not has_mnist(root):
+            from torchvision.datasets import MNIST  # 2.5 s to import: only to download
+            MNIST(str(root), train=train, download=True)
+        images = read_idx(raw / f"{split_name}-images-idx3-ubyte", 3)
+        labels = read_idx(raw / f"{split_name}-labels-idx1-ubyte", 1)
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
     except (RuntimeError, OSError, ValueError) as e:
         raise FileNotFoundError(
             f"could not load MNIST from {root}: {e}\nExpected the four official files in "
-            f"{root / 'MNIST' / 'raw'} (train-images-idx3-ubyte, ...); with internet access "
-            f"torchvision downloads them there, or point --data-dir / DIGITPAD_DATA at a folder "
-            f"holding MNIST/raw/.") from e
-    return ds.data.unsqueeze(1).float().div_(255), ds.targets.clone()
+            f"{raw} (train-images-idx3-ubyte, ...); with internet access torchvision downloads "
+            f"them there, or point --data-dir / DIGITPAD_DATA at a folder holding MNIST/raw/.") from e
+    return images.unsqueeze(1).float().div_(255), labels.long()
+
+
+def read_idx(path: Path, dims: int) -> torch.Tensor:
+    """One of MNIST's idx files: a magic number (0, 0, 8 for uint8, the number of dimensions),
+    each size as a big-endian int32, then the bytes."""
+    data = path.read_bytes()
+    head = 4 + 4 * dims
+    if data[:4] != bytes((0, 0, 8, dims)) or len(data) < head:
+        raise ValueError(f"{path.name} is not an idx file of {dims}-dimensional bytes")
+    shape = struct.unpack(f">{dims}I", data[4:head])
+    if len(data) != head + math.prod(shape):
+        raise ValueError(f"{path.name} holds {len(data) - head:,} bytes, not the {math.prod(shape):,} "
+                         f"its header gives")
+    return torch.frombuffer(bytearray(data[head:]), dtype=torch.uint8).view(shape)
 
 
 def split(images, labels, val_size: int = VAL_SIZE, seed: int = 0):

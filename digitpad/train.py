@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -453,7 +454,6 @@ def fit(args, watch=None) -> dict:
     print(f"best epoch {state['best_epoch']}: val acc {best.get('val_acc', float('nan')):.4f}, "
           f"test acc {test_acc:.4f} (loss {test_loss:.4f}){unseen_note}, "
           f"{state['train_time']:.0f}s training")
-    import torchvision
     meta = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
             "val_acc": best.get("val_acc"), "pen_val_acc": best.get("pen_val_acc"),
             "test_acc": test_acc, "pen_unseen_acc": pen_unseen, "train_time_s": state["train_time"],
@@ -466,7 +466,7 @@ def fit(args, watch=None) -> dict:
             "precision": args.precision,
             "ema": args.ema, "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "normalize": [data.MEAN, data.STD],
-            "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+            "versions": {"torch": str(torch.__version__), "torchvision": version("torchvision"),
                          "python": platform.python_version()}}
     weights_path = args.out / f"{args.model}.pt"
     save_weights(model, args.model, weights_path, **meta)

@@ -12,7 +12,6 @@ from digitpad import data
 from digitpad.train import evaluate, fit, main, parse_args, schedule
 from digitpad.weights import load_model
 
-pytestmark = pytest.mark.usefixtures("few_pen_digits")
 SMALL = ["--data", "mnist", "--limit", "2000", "--val-size", "1000", "--patience", "9"]  # pen data: test_pen.py
 
 
@@ -25,7 +24,7 @@ def history(folder):
     return json.loads((folder / "w" / "digitcnn.json").read_text())
 
 
-def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_root):
+def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_root, few_pen_digits):
     main(args(tmp_path, mnist_root, "--epochs", "2", "--events", str(tmp_path / "events.jsonl")))
     report = history(tmp_path)
     losses = [h["train_loss"] for h in report["history"]]
@@ -53,7 +52,7 @@ def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_
     assert events[-1]["test_acc"] == report["test_acc"] and events[-1]["weights"].endswith("digitcnn.pt")
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root):
+def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root, few_pen_digits):
     """SIGKILL a run after its second epoch; --resume ends where an unbroken run ends."""
     main(args(tmp_path / "straight", mnist_root, "--epochs", "3"))
     broken = tmp_path / "broken"
@@ -79,7 +78,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_a_watcher_sees_every_step_off_the_clock_and_changes_nothing(tmp_path, mnist_root, monkeypatch):
+def test_a_watcher_sees_every_step_off_the_clock_and_changes_nothing(tmp_path, mnist_root, few_pen_digits,
+                                                                    monkeypatch):
     """bench.py's way to time a run to 99%: evaluating mid-run (here without EMA, so the trained
     model itself) leaves training exactly as it was, and its time is not training time."""
     calls, real = [], time.perf_counter
