@@ -12,6 +12,8 @@ from . import home
 # MNIST's training-set pixel mean and std: the one place these numbers live.
 MEAN, STD = 0.1307, 0.3081
 VAL_SIZE = 5000
+DATA_DIR_HELP = ("MNIST root holding MNIST/raw/ (default: $DIGITPAD_DATA, else mnist/ in digitpad's "
+                 "home, where torchvision downloads it when missing)")  # every command's --data-dir
 
 
 def default_data_dir() -> Path:

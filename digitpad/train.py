@@ -93,9 +93,7 @@ def parse_args(argv=None):
                    help="auto picks cuda when available")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for training (default: torch's choice, one per core)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="MNIST root holding MNIST/raw/ (default: $DIGITPAD_DATA, else mnist/ in "
-                        "digitpad's home, where torchvision downloads it when missing)")
+    p.add_argument("--data-dir", type=Path, default=None, help=data.DATA_DIR_HELP)
     p.add_argument("--out", type=Path, default=None,
                    help="folder for <model>.pt and <model>.json (default: runs/ in digitpad's home, "
                         "$DIGITPAD_HOME; the shipped weights are replaced only by naming weights/)")

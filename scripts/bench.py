@@ -613,7 +613,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sections", nargs="*", metavar="{" + ",".join(SECTIONS) + "}",
                    help="what to run (default: all)")
-    p.add_argument("--data-dir", default=None, help="MNIST root (default $DIGITPAD_DATA or ./data)")
+    p.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     p.add_argument("--repeats", type=int, default=3,
                    help="batch orders per pipeline in the train run; the table shows medians (default 3)")
     p.add_argument("--drawings", type=int, default=300, help="pen drawings for the latency run")

@@ -14,7 +14,7 @@ from digitpad import data, pendigits, teaching
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=None, help="MNIST root (default $DIGITPAD_DATA or ./data)")
+    p.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     p.add_argument("--pendigits", default=None,
                    help="UCI pendigits-orig.tra (default $DIGITPAD_PENDIGITS, else downloaded)")
     p.add_argument("--per-digit", type=int, default=teaching.REHEARSAL_PER_DIGIT,

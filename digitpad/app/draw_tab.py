@@ -322,8 +322,9 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
                            for label in ("Toward its answer", "Toward the runner-up")]
             why_text = gr.Markdown(render.WHY, elem_id="why-text")
     gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
-                "per channel; red positive (passed on), blue negative (ReLU zeroes it), one "
-                "colour scale per layer.")
+                "per channel; red positive (passed on), blue negative (ReLU zeroes it; bncnn's "
+                "conv maps come before its BatchNorm, which shifts them first), one colour "
+                "scale per layer.")
     with gr.Row(elem_id="layers"):
         layers = [picture(label=label, visible=bool(label), buttons=[])
                   for label in pad(labels[default], "")]
