@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -40,6 +41,9 @@ from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
 from digitpad.train import build_trainable, evaluate, fold_weights, train_step
 from digitpad.weights import load_model
+
+# The harness that drives the app (start it, draw in a browser) lives with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 TARGET = 0.99
 CHECK_EVERY = 5_000  # training images between test-accuracy checks on the way to TARGET
@@ -252,7 +256,7 @@ def bench_latency(args):
 
 
 def bench_load(args):
-    from digitpad.clients import rss_mib, send_all, start_app
+    from clients import rss_mib, send_all, start_app
     rng = np.random.default_rng(12)
     values = [pendigits.pad_value(d, rng) for d in drawn.sample(pendigits.load(pendigits.locate()), 500, seed=12)]
     with throwaway_home():
@@ -308,7 +312,7 @@ def sketchpad_page():
 
 def pen_up_seconds(browser, url, drawing, selectors) -> dict[str, tuple[float, float]]:
     """For each selector, seconds from the last pen-up to its first and to its final change."""
-    from digitpad.clients import changes, draw, open_pad, pen_up, settle_html, watch
+    from clients import changes, draw, open_pad, pen_up, settle_html, watch
     page = open_pad(browser, url)
     for selector in selectors:
         watch(page, selector)
@@ -329,7 +333,7 @@ def bench_browser(args):
 
     from playwright.sync_api import expect, sync_playwright
 
-    from digitpad.clients import draw_and_read, free_port, open_pad, start_app
+    from clients import draw_and_read, free_port, open_pad, start_app
     pen = pendigits.load(pendigits.locate(args.pendigits))
     drawings = drawn.sample(pen, args.clicks, seed=13)
     before = "digitpad's Sketchpad before"
@@ -526,7 +530,7 @@ def quiet(pid: int, timeout_s: float = 120) -> None:
 
 
 def bench_class(args):
-    from digitpad.clients import rss_mib, start_app
+    from clients import rss_mib, start_app
     pen = drawn.sample(pendigits.load(pendigits.locate(args.pendigits)), 3000, seed=15)
     print("\n| students | drawings finished | final reading after pen-up p50 | p95 | max | maps p95 | "
           "errors | server memory |\n|---|---|---|---|---|---|---|---|")

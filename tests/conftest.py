@@ -123,7 +123,7 @@ def rng():
 @pytest.fixture(scope="session")
 def server():
     """The real console entry point (`python -m digitpad`) on a free loopback port."""
-    from digitpad.clients import start_app
+    from clients import start_app
 
     proc, url = start_app()
     proc.url = url

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clients import (as_profile, changes, draw, draw_and_read, log_text, open_pad, pad_ready,
+                     pen_up, settle, touch_draw, watch)
+
 from digitpad import drawn, pendigits, render, strokes
 from digitpad.app import build_demo
 from digitpad.app.draw_tab import NOTHING_DRAWN
 from digitpad.canvas import preprocess
-from digitpad.clients import (as_profile, changes, draw, draw_and_read, log_text, open_pad, pad_ready,
-                              pen_up, settle, touch_draw, watch)
 from digitpad.data import denormalize
 from digitpad.weights import load_model, shipped_path
 from digitpad.zoo import load_models

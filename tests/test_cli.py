@@ -10,8 +10,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from clients import free_port
+
 from digitpad import home
-from digitpad.clients import free_port
 from digitpad.models import MODELS
 from digitpad.weights import WEIGHTS_DIR
 

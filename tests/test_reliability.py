@@ -6,8 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from clients import rss_mib, send_all
+
 from digitpad import pendigits, render
-from digitpad.clients import rss_mib, send_all
 
 canvases = arrays(st.sampled_from([np.uint8, np.float32, np.int32, bool]),
                   st.tuples(st.integers(0, 48), st.integers(0, 48), st.sampled_from([0, 1, 3, 4, 5]))

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clients import as_profile, draw_and_read, log_text, open_pad, start_app
+
 from digitpad import owners
 from digitpad.cli import port_taken
-from digitpad.clients import as_profile, draw_and_read, log_text, open_pad, start_app
 from digitpad.store import IMPORT_BYTES, Store, png
 
 

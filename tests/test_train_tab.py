@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from digitpad.clients import draw, draw_and_read, open_pad, pad_ready, start_app
+from clients import draw, draw_and_read, open_pad, pad_ready, start_app
+
 from digitpad.train import PEN_RENDERS
 
 TRAINED = re.compile(r"digitcnn \(trained at \d\d:\d\d(:\d\d)?\)")  # seconds when two share a minute
