@@ -32,7 +32,8 @@ SHA256 = "a66225d68d7d68591e62944df1ad33b3f5aa608e2df2505844b41f5568a80da4"
 
 
 @dataclass
-class Drawing:
+class PenDigit:
+    """One of UCI's pen-drawn digits, as its writer drew it."""
     label: int
     writer: int
     strokes: list[np.ndarray]  # each [n, 2] of (x, y) with y pointing down
@@ -78,7 +79,7 @@ def fetch(dest: Path, url: str) -> Path:
     return dest
 
 
-def load(path: str | Path) -> list[Drawing]:
+def load(path: str | Path) -> list[PenDigit]:
     """Parse a UNIPEN file into drawings, flipping the tablet's upward y axis."""
     path = Path(path)
     if not path.is_file():
@@ -88,7 +89,7 @@ def load(path: str | Path) -> list[Drawing]:
     for line in path.read_text().splitlines():
         if line.startswith(".SEGMENT"):
             label = int(line.split('"')[1])
-            drawings.append(Drawing(label, -1, []))
+            drawings.append(PenDigit(label, -1, []))
         elif line.startswith(".COMMENT"):
             drawings[-1].writer = int(line.split()[2])
         elif line.startswith(".PEN_DOWN"):
@@ -102,7 +103,7 @@ def load(path: str | Path) -> list[Drawing]:
     return drawings
 
 
-def placed(d: Drawing, rng: np.random.Generator, size: int = CANVAS, brush: float | None = None,
+def placed(d: PenDigit, rng: np.random.Generator, size: int = CANVAS, brush: float | None = None,
            extent: float | None = None, centre: tuple[float, float] | None = None) -> tuple[list, float]:
     """The drawing's strokes moved onto a size x size canvas, and the brush width, in pixels;
     brush width and digit height as canvas fractions.
@@ -122,14 +123,14 @@ def placed(d: Drawing, rng: np.random.Generator, size: int = CANVAS, brush: floa
     return [s * scale + offset for s in d.strokes], brush
 
 
-def pad_value(d: Drawing, rng: np.random.Generator, extent: float | None = None,
+def pad_value(d: PenDigit, rng: np.random.Generator, extent: float | None = None,
               centre: tuple[float, float] | None = None) -> str:
     """The drawing as the pad sends it: its strokes on the pad, drawn with the pad's brush."""
     strokes, _ = placed(d, rng, CANVAS, PAD_BRUSH, extent, centre)
     return Pad((CANVAS, CANVAS), tuple(s.round(1) for s in strokes)).value()  # the pad sends tenths
 
 
-def render(d: Drawing, rng: np.random.Generator, variant: str = "white", size: int = CANVAS,
+def render(d: PenDigit, rng: np.random.Generator, variant: str = "white", size: int = CANVAS,
            brush: float | None = None, extent: float | None = None,
            centre: tuple[float, float] | None = None) -> np.ndarray:
     """The drawing on a size x size RGBA canvas, placed as `placed` places it."""

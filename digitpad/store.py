@@ -58,7 +58,8 @@ class ReadOnly(Exception):
 
 
 @dataclass
-class Drawing:
+class KeptDrawing:
+    """A drawing a profile kept by saying what it was, as the store holds it."""
     id: int
     input: torch.Tensor  # [1, 28, 28], normalized as preprocess returns it
     canvas: bytes | None
@@ -141,10 +142,10 @@ class Store:
                 (profile, to_ink(x).tobytes(), None if canvas is None else png(canvas), int(label),
                  int(said), model, int(base_said), int(mine_said), time.time(), strokes)).lastrowid
 
-    def drawings(self, profile: int) -> list[Drawing]:
+    def drawings(self, profile: int) -> list[KeptDrawing]:
         rows = self._run("SELECT id, input, canvas, label, said, model, base_said, mine_said, created, "
                          "strokes FROM drawings WHERE profile = ? ORDER BY id", (profile,))
-        return [Drawing(r[0], from_ink(np.frombuffer(r[1], np.uint8)), *r[2:]) for r in rows]
+        return [KeptDrawing(r[0], from_ink(np.frombuffer(r[1], np.uint8)), *r[2:]) for r in rows]
 
     def created(self, profile: int) -> float | None:
         """When the profile was made: with its id, what ties a personal model to this database."""
