@@ -1,7 +1,6 @@
 """Training runs started from the page: one `python -m digitpad.train` at a time, followed
 through its events file, stopped with Ctrl-C's signal, and the models they leave under
 runs/trained/ in digitpad's home."""
-import json
 import os
 import shutil
 import signal
@@ -11,7 +10,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from . import home
+from . import events, home
 from .weights import WeightsError, load_model
 
 HELD_OUT_FOLD = 0  # with pen digits on, this writer group is held out and scored at the end
@@ -65,15 +64,9 @@ class Run:
         return run
 
     def events(self) -> list[dict]:
-        """The events written since the last call (whole lines only)."""
-        if not self.events_path.is_file():
-            return []
-        with open(self.events_path, "rb") as f:
-            f.seek(self.read_bytes)
-            chunk = f.read()
-        whole = chunk[:chunk.rfind(b"\n") + 1]
-        self.read_bytes += len(whole)
-        return [json.loads(line) for line in whole.splitlines()]
+        """The events (digitpad.events) written since the last call."""
+        found, self.read_bytes = events.read(self.events_path, self.read_bytes)
+        return found
 
     def running(self) -> bool:
         return self.proc.poll() is None

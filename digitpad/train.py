@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from . import data, home, pendigits, report
+from .events import Events
 from .models import MODELS, build_model
 from .names import DEFAULT_MODEL
 from .weights import WeightsError, read_checkpoint, save_atomic, save_weights
@@ -203,20 +204,6 @@ def schedule(opt, kind: str, steps: int):
 def conv1_kernels(model) -> list:
     """conv1's kernels as nested lists [C][k][k]: the filters the Train tab draws."""
     return model.conv1.weight.detach()[:, 0].cpu().tolist()
-
-
-class Events:
-    """Progress as JSON lines for the page's Train tab; does nothing without a path."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-    def __call__(self, event: str, **fields):
-        if self.path:
-            with open(self.path, "a") as f:
-                f.write(json.dumps({"event": event, **fields}) + "\n")
 
 
 def batch_plan(n_images: int, args, pen) -> tuple[int, int]:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from digitpad import data
+from digitpad.events import Events, Progress, follow
 from digitpad.train import evaluate, fit, main, parse_args, schedule
 from digitpad.weights import load_model
 
@@ -50,6 +51,19 @@ def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_
     assert steps[-1]["left_s"] == 0 and all(e["rate"] > 0 for e in steps)
     assert kinds.count("filters") >= 5 and len(events[kinds.index("filters")]["weights"]) == 16
     assert events[-1]["test_acc"] == report["test_acc"] and events[-1]["weights"].endswith("digitcnn.pt")
+
+    # What the tab draws of them, followed as it polls (in two reads here): every step's loss and
+    # accuracy, validation at each check, the bar on the last step, the newest filters.
+    half = len(events) // 2
+    progress = follow(follow(Progress(), events[:half]), events[half:])
+    measures = [m for _, _, m in progress.points]
+    assert measures.count("loss") == measures.count("acc") == len(steps)
+    assert measures.count("val_acc") == len(checks) and [i for i, _, m in progress.points if m == "val_acc"] == \
+        [e["images"] for e in checks]
+    assert progress.bar == steps[-1] and progress.done == events[-1]
+    assert progress.kernels == [e for e in events if e["event"] == "filters"][-1]["weights"]
+    with pytest.raises(ValueError, match="unknown event 'stp'"):
+        Events(tmp_path / "more.jsonl")("stp", images=0)
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root, few_pen_digits):

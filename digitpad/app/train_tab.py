@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import data, render, runs
 from ..models import MODELS
+from ..events import Progress, follow
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load_model
 from .draw_tab import Draw, picture
@@ -51,16 +52,19 @@ def bar_html(said: str, value: int | None = None, top: int | None = None) -> str
     return f"<div id='train-progress'>{bar}{html.escape(said)}</div>"
 
 
-def curves(points: list, kinds: tuple) -> pd.DataFrame | None:
-    """The points of these curves, or None before there are any: a Gradio 6 line plot first
-    given an empty frame draws axes but never lines for the frames that follow."""
-    shown = [p for p in points if p[2] in kinds]
-    return pd.DataFrame(shown, columns=["images", "value", "curve"]) if shown else None
+def curves(points: list, shown: dict) -> pd.DataFrame | None:
+    """The points of the measures in `shown` (measure -> curve name), or None before there are
+    any: a Gradio 6 line plot first given an empty frame draws axes but never lines for the
+    frames that follow."""
+    named = [(images, value, shown[measure]) for images, value, measure in points if measure in shown]
+    return pd.DataFrame(named, columns=["images", "value", "curve"]) if named else None
 
 
-LOSS = ("training loss", "validation loss")
-ACCURACY = ("training accuracy", "validation accuracy", "held-out writers")
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")  # each curve keeps its colour as others appear
+# Each plot's measures (digitpad.events) and their curves' names; each curve keeps its colour
+# as others appear.
+LOSS = {"loss": "training loss", "val_loss": "validation loss"}
+ACCURACY = {"acc": "training accuracy", "val_acc": "validation accuracy", "pen_val_acc": "held-out writers"}
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 
 
 def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> None:
@@ -93,29 +97,18 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
                             THREADS, owner=draw.owner(token), on_end=adopt_unwatched)
         except Busy as e:
             raise refuse(str(e))
-        points, step, done = [], None, None
+        progress = Progress()
         yield progress_bar(None), None, None, gr.skip(), "", gr.skip()
         while True:
             alive = run.running()  # asked first, so the read below has every last event
-            kernels = gr.skip()
-            for e in run.events():
-                if e["event"] in ("start", "filters"):
-                    kernels = render.grid(np.asarray(e["weights"], np.float32))
-                if e["event"] in ("start", "val", "epoch"):  # start: the untrained model's
-                    points += [(e["images"], e[key], curve) for key, curve in (
-                        ("val_loss", LOSS[1]), ("val_acc", ACCURACY[1]), ("pen_val_acc", ACCURACY[2]))
-                        if e.get(key) is not None]
-                elif e["event"] == "step":
-                    points += [(e["images"], e["loss"], LOSS[0]), (e["images"], e["acc"], ACCURACY[0])]
-                elif e["event"] == "done":
-                    done = e
-                if e["event"] in ("prepare", "step"):  # what the bar shows
-                    step = e
-            yield (progress_bar(step) if step else gr.skip(), curves(points, LOSS),
-                   curves(points, ACCURACY), kernels, gr.skip(), gr.skip())
+            progress = follow(progress, run.events())
+            kernels = render.grid(np.asarray(progress.kernels, np.float32)) if progress.kernels else gr.skip()
+            yield (progress_bar(progress.bar) if progress.bar else gr.skip(), curves(progress.points, LOSS),
+                   curves(progress.points, ACCURACY), kernels, gr.skip(), gr.skip())
             if not alive:
                 break
             time.sleep(POLL_S)
+        done = progress.done
         if done is None:  # the reason replaces the bar
             said = ("Stopped before the first epoch ended: nothing was saved." if run.stopped else
                     f"Training failed: {run.last_words()}")
@@ -165,9 +158,9 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
     bar = gr.HTML(elem_id="train-bar")
     with gr.Row():
         loss = gr.LinePlot(x="images", y="value", color="curve", title="Loss", height=260,
-                           color_map=dict(zip(LOSS, COLOURS)), elem_id="train-loss")
+                           color_map=dict(zip(LOSS.values(), COLOURS)), elem_id="train-loss")
         accuracy = gr.LinePlot(x="images", y="value", color="curve", title="Accuracy", height=260,
-                               color_map=dict(zip(ACCURACY, COLOURS)), elem_id="train-accuracy")
+                               color_map=dict(zip(ACCURACY.values(), COLOURS)), elem_id="train-accuracy")
     kernels = picture(label="conv1 filters as it learns (blue negative, red positive)", height=220,
                       elem_id="train-filters")
     result = gr.Markdown(elem_id="train-result")
