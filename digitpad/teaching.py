@@ -12,7 +12,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import data
-from .train import train_step
+from .steps import train_step
 from .weights import WEIGHTS_DIR, read_checkpoint, save_atomic
 
 STEPS = 40

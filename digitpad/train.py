@@ -15,7 +15,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
@@ -23,6 +22,7 @@ from . import data, home, pendigits, report
 from .events import Events
 from .models import MODELS, build_model
 from .names import DEFAULT_MODEL
+from .steps import evaluate, train_step
 from .weights import WeightsError, read_checkpoint, save_atomic, save_weights
 
 PEN_RENDERS = 3  # canvases per pen digit, each with its own brush, size and place
@@ -142,19 +142,6 @@ def pick_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model, images, labels, batch_size=128):
-    """Mean loss, accuracy, and predictions over a whole set."""
-    # Batches of 1,000 spill a CPU's cache: 2x slower than 128 on this machine's two cores.
-    model.eval()
-    loss, preds = 0.0, []
-    for i in range(0, len(images), batch_size):
-        logits = model(data.normalize(images[i:i + batch_size]))
-        loss += F.cross_entropy(logits, labels[i:i + batch_size], reduction="sum").item()
-        preds.append(logits.argmax(1))
-    preds = torch.cat(preds)
-    return loss / len(images), (preds == labels).float().mean().item(), preds
-
-
 def build_trainable(name: str, lr: float, device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     """A fresh zoo model and its Adam, laid out for CPU speed: channels-last convs, fused update."""
     # Profiled on digitcnn: max-pool took a quarter of each NCHW step; channels-last cuts it 2x+.
@@ -174,22 +161,6 @@ def warmed_ema(decay: float):
             else:  # batch norm's step counter
                 a.copy_(c)
     return update
-
-
-def train_step(model, opt, x, y, label_smoothing: float = 0.0, sched=None, bf16: bool = False):
-    """One optimizer step on a normalized batch; returns the logits and the loss.
-
-    `bf16`: the forward pass's convolutions and matrix products in bfloat16 (weights, their
-    gradients and the optimizer stay float32)."""
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = model(x)
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    if sched:
-        sched.step()
-    return logits, loss
 
 
 def schedule(opt, kind: str, steps: int):

@@ -39,7 +39,8 @@ from digitpad import data, drawn, pendigits, render, runs, strokes, teaching, tr
 from digitpad.models import DigitCNN
 from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
-from digitpad.train import build_trainable, evaluate, fold_weights, train_step
+from digitpad.steps import evaluate, train_step
+from digitpad.train import build_trainable, fold_weights
 from digitpad.weights import load_model
 
 # The harness that drives the app (start it, draw in a browser) lives with the tests.

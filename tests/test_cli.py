@@ -43,6 +43,13 @@ def test_help_answers_without_importing_torch_or_gradio():
     assert out.stdout.strip().endswith("[]")
 
 
+def test_teaching_imports_neither_the_training_script_nor_plotting():
+    """The page's corrections share train_step through digitpad.steps, not train.py's matplotlib."""
+    out = run("-c", "import sys, digitpad.personal; "
+                    "print([m for m in ('matplotlib', 'digitpad.train') if m in sys.modules])")
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
 def test_a_port_in_use_names_the_port_flag():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import digitpad
 from digitpad import data, drawn, pendigits, render, teaching
 from digitpad.personal import PersonalModels
 from digitpad.store import ReadOnly, Store, png
-from digitpad.train import evaluate
+from digitpad.steps import evaluate
 from digitpad.weights import load_model
 
 WRITER = 28  # held out of fold 0; the writer the fold models read worst

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from digitpad import data
 from digitpad.events import Events, Progress, follow
-from digitpad.train import evaluate, fit, main, parse_args, schedule
+from digitpad.steps import evaluate
+from digitpad.train import fit, main, parse_args, schedule
 from digitpad.weights import load_model
 
 SMALL = ["--data", "mnist", "--limit", "2000", "--val-size", "1000", "--patience", "9"]  # pen data: test_pen.py

@@ -9,7 +9,7 @@ import torch
 
 from digitpad import data, load_model
 from digitpad.models import MODELS, build_model
-from digitpad.train import evaluate
+from digitpad.steps import evaluate
 from digitpad.weights import WeightsError, save_weights, shipped_path
 
 
