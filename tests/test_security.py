@@ -106,6 +106,24 @@ def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings
     assert not zipped.exists()
 
 
+def test_the_train_endpoints_called_directly_refuse_what_the_page_cannot_send(shared, monkeypatch):
+    """gradio_client with a token this server signed (as any page gets one): no run starts from
+    an unknown model, epochs or images out of the sliders' range, or a made-up token."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    monkeypatch.setenv("DIGITPAD_HOME", str(shared.home))
+    token, client = owners.new(), Client(shared.url, verbose=False)
+    for args, said in [(("nope", 1, False, 1000), "nope is not in the list of choices"),
+                       (("digitcnn", 10**9, False, 1000), "greater than maximum value 5"),
+                       (("digitcnn", 1, False, -5), "less than minimum value 1000")]:
+        with pytest.raises(AppError, match=said):
+            client.predict(*args, "me", token, api_name="/train")
+    with pytest.raises(AppError, match="token is missing or not valid"):  # a made-up token
+        client.predict("digitcnn", 1, False, 1000, "me", "made-up", api_name="/train")
+    assert not (shared.home / "runs" / "trained").exists()
+
+
 def training_processes(home_folder) -> list[int]:
     """Pids of `python -m digitpad.train` runs writing into this home (from /proc)."""
     found = []
