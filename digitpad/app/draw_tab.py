@@ -321,10 +321,10 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
                 reasons = [picture(label=label, height=190, buttons=[])
                            for label in ("Toward its answer", "Toward the runner-up")]
             why_text = gr.Markdown(render.WHY, elem_id="why-text")
-    gr.Markdown("**Feature maps of each layer**, input to output, before its ReLU: one tile "
-                "per channel; red positive (passed on), blue negative (ReLU zeroes it; bncnn's "
-                "conv maps come before its BatchNorm, which shifts them first), one colour "
-                "scale per layer.")
+    # One line on a laptop, or the maps fall below the fold.
+    gr.Markdown("**Feature maps**, input to output, before each ReLU: a tile per channel; red "
+                "positive, blue negative (the ReLU zeroes it, in bncnn after BatchNorm), one "
+                "colour scale per layer.")
     with gr.Row(elem_id="layers"):
         layers = [picture(label=label, visible=bool(label), buttons=[])
                   for label in pad(labels[default], "")]
