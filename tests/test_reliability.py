@@ -17,7 +17,7 @@ values = st.one_of(canvases, canvases.map(lambda a: {"background": None, "layers
                    st.none(), st.integers(), st.text(max_size=5))
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values)
 def test_the_handler_answers_every_value_with_a_message_or_a_valid_reading(model, value):
     p = render.panels(model, value)
