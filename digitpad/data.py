@@ -26,11 +26,15 @@ def default_data_dir() -> Path:
     return root
 
 
+def mnist_files(root: str | Path, train: bool) -> tuple[Path, Path]:
+    """One split's two idx files (images, labels), where torchvision keeps them under `root`."""
+    raw, split = Path(root) / "MNIST" / "raw", "train" if train else "t10k"
+    return raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte"
+
+
 def has_mnist(root: str | Path) -> bool:
-    """Whether torchvision's four MNIST files are already in `root`, so nothing is downloaded."""
-    raw = Path(root) / "MNIST" / "raw"
-    return all((raw / f"{name}-ubyte").is_file() for name in (
-        "train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"))
+    """Whether the four MNIST files are already in `root`, so nothing is downloaded."""
+    return all(path.is_file() for train in (True, False) for path in mnist_files(root, train))
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -51,19 +55,18 @@ def load_mnist(root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tenso
         raise FileNotFoundError(
             f"MNIST data folder {root} does not exist. Create it (torchvision downloads MNIST "
             f"into it when online) or point --data-dir / DIGITPAD_DATA at a folder holding MNIST/raw/.")
-    raw, split_name = root / "MNIST" / "raw", "train" if train else "t10k"
+    images_file, labels_file = mnist_files(root, train)
     try:
         if not has_mnist(root):
             from torchvision.datasets import MNIST  # 2.5 s to import: only to download
             MNIST(str(root), train=train, download=True)
-        images = read_idx(raw / f"{split_name}-images-idx3-ubyte", 3)
-        labels = read_idx(raw / f"{split_name}-labels-idx1-ubyte", 1)
+        images, labels = read_idx(images_file, 3), read_idx(labels_file, 1)
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
     except (RuntimeError, OSError, ValueError) as e:
         raise FileNotFoundError(
             f"could not load MNIST from {root}: {e}\nExpected the four official files in "
-            f"{raw} (train-images-idx3-ubyte, ...); with internet access torchvision downloads "
+            f"{images_file.parent} (train-images-idx3-ubyte, ...); with internet access torchvision downloads "
             f"them there, or point --data-dir / DIGITPAD_DATA at a folder holding MNIST/raw/.") from e
     return images.unsqueeze(1).float().div_(255), labels.long()
 
