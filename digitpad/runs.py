@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import events, home
+from .settings import Settings
 from .weights import WeightsError, load_model
 
 HELD_OUT_FOLD = 0  # with pen digits on, this writer group is held out and scored at the end
@@ -39,11 +40,10 @@ class Run:
         self.events_path, self.log_path = self.folder / "events.jsonl", self.folder / "log.txt"
         self.model, self.read_bytes, self.stopped = model, 0, False
         self.owner = owner  # who started it (owners): on a shared page, only they may stop it
-        argv = [sys.executable, "-m", "digitpad.train", "--model", model, "--epochs", str(epochs),
-                "--out", str(self.folder), "--report-dir", str(self.folder / "reports"),
-                "--events", str(self.events_path), "--threads", str(threads)]
-        argv += ["--fold", str(HELD_OUT_FOLD)] if pen else ["--data", "mnist"]
-        argv += ["--limit", str(images)] if images else []
+        settings = Settings(model=model, epochs=epochs, out=self.folder, report_dir=self.folder / "reports",
+                            events=self.events_path, threads=threads, limit=images,
+                            **(dict(fold=HELD_OUT_FOLD) if pen else dict(data="mnist")))
+        argv = [sys.executable, "-m", "digitpad.train", *settings.to_argv()]
         with open(self.log_path, "w") as log:
             # SIGINT as a terminal gives it (a server started in the background ignores it, and
             # its children would inherit that): Stop must reach the run's own Ctrl-C handling.

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ from digitpad import data, drawn, pendigits, render, runs, strokes, teaching, tr
 from digitpad.models import DigitCNN
 from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
+from digitpad.settings import FAST, SEEDS
 from digitpad.steps import evaluate, train_step
 from digitpad.train import build_trainable, fold_weights
 from digitpad.weights import load_model
@@ -127,8 +129,8 @@ def default_recipe(root, test, seed):
             reached.append((seconds, images, acc))
 
     with tempfile.TemporaryDirectory() as tmp:
-        meta = train.fit(train.parse_args(["--epochs", "1", "--seed", str(seed), "--data-dir",
-                                           str(root), "--out", tmp, "--report-dir", tmp]), watch)
+        meta = train.fit(replace(FAST, epochs=1, seed=seed, data_dir=root, out=Path(tmp),
+                                 report_dir=Path(tmp)), watch)
     whole = meta["train_loop_s"], meta["images_seen"], meta["test_acc"]
     # Not at 99% by the last check: the epoch's end is one more.
     return reached[0] if reached else whole, whole
@@ -139,9 +141,8 @@ def bench_train(args):
     test = data.load_mnist(root, train=False)
     images, labels = data.load_mnist(root, train=True)
     images = data.normalize(images)
-    seeds = train.RECIPES["seeds"]
-    lr, batch = seeds["lr"], seeds["batch_size"]
-    default = (f"pen digits, augmentation, batch {train.RECIPES['fast']['batch_size']}, warm-up and "
+    lr, batch = SEEDS.lr, SEEDS.batch_size
+    default = (f"pen digits, augmentation, batch {FAST.batch_size}, warm-up and "
                f"linear decay, label smoothing, EMA, bf16")
     runs = [(["the seeds' pipeline and recipe: DataLoader, per-item ToTensor/Normalize, S1's model, "
               "Adam 1e-3, batch 64, plain MNIST"],

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ import torch.nn.functional as F
 
 from digitpad import data
 from digitpad.events import Events, Progress, follow
+from digitpad.settings import FAST, SEEDS
 from digitpad.steps import evaluate
 from digitpad.train import fit, main, parse_args, schedule
 from digitpad.weights import load_model
@@ -133,6 +136,16 @@ def test_a_recipe_sets_defaults_and_a_flag_overrides_one():
     assert (seeds.batch_size, seeds.lr, seeds.lr_schedule, seeds.augment_share, seeds.ema,
             seeds.data, seeds.patience) == (64, 1e-3, "constant", 0.0, 0.0, "mnist", 3)
     assert parse_args(["--recipe", "seeds", "--lr", "0.002"]).lr == 0.002
+
+
+def test_settings_parse_back_from_the_command_line_they_make():
+    """to_argv is how the page, the folds and bench.py start a run: what it writes, parse_args
+    reads back to the same settings, each recipe's values and every flag's kind."""
+    given = replace(SEEDS, model="bncnn", epochs=2, patience=0, fold=None, data="mnist+pen", lr=2e-3,
+                    out=Path("/tmp/x"), events=Path("/tmp/x/e.jsonl"), limit=500, threads=1, resume=True)
+    for settings in (FAST, SEEDS, given, replace(FAST, fold=2, precision="fp32", ema=0.0)):
+        assert parse_args(settings.to_argv()) == settings
+    assert FAST.to_argv() == ["--recipe", "fast"]
 
 
 def test_the_linear_schedule_warms_up_then_falls_to_zero():
