@@ -57,6 +57,16 @@ class ReadOnly(Exception):
     """The store can no longer be written; what it holds can still be read."""
 
 
+@dataclass(frozen=True)
+class Read:
+    """How the models read a drawing when it was kept: the chosen one (by name), the base model
+    and the profile's own model before it learned the drawing."""
+    model: str
+    said: int
+    base_said: int
+    mine_said: int
+
+
 @dataclass
 class KeptDrawing:
     """A drawing a profile kept by saying what it was, as the store holds it."""
@@ -131,16 +141,17 @@ class Store:
     def profiles(self, owner: str = "") -> list[str]:
         return [r[0] for r in self._run("SELECT name FROM profiles WHERE owner = ? ORDER BY id", (owner,))]
 
-    def add(self, profile: int, x: torch.Tensor, canvas: np.ndarray | None, label: int, said: int,
-            model: str, base_said: int, mine_said: int, strokes: str | None = None) -> int:
+    def add(self, profile: int, x: torch.Tensor, canvas: np.ndarray | None, label: int, read: Read,
+            strokes: str | None = None) -> int:
         """Store a drawing (x as preprocess returns it, canvas a small copy, strokes the pad's
-        JSON); returns its id."""
+        JSON) as `label`, with how the models read it; returns its id."""
         with self._connection() as db:
             return db.execute(
                 "INSERT INTO drawings (profile, input, canvas, label, said, model, base_said, "
                 "mine_said, created, strokes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (profile, to_ink(x).tobytes(), None if canvas is None else png(canvas), int(label),
-                 int(said), model, int(base_said), int(mine_said), time.time(), strokes)).lastrowid
+                 int(read.said), read.model, int(read.base_said), int(read.mine_said), time.time(),
+                 strokes)).lastrowid
 
     def drawings(self, profile: int) -> list[KeptDrawing]:
         rows = self._run("SELECT id, input, canvas, label, said, model, base_said, mine_said, created, "
@@ -219,8 +230,8 @@ class Store:
                                   if where in z.namelist() else None)
                         where = f"strokes.json, {name}"
                         kept = parse(drawn[name]).value() if name in drawn else None
-                        self.add(profile, from_ink(ink), canvas, label, said,
-                                 str(row.get("model") or "imported")[:60], said, said, kept)
+                        model = str(row.get("model") or "imported")[:60]
+                        self.add(profile, from_ink(ink), canvas, label, Read(model, said, said, said), kept)
                         added += 1
                     except (KeyError, ValueError, TypeError, OSError) as e:
                         problems.append(f"{where}: {e}")

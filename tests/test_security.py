@@ -19,7 +19,7 @@ from clients import as_profile, draw_and_read, log_text, open_pad, start_app
 
 from digitpad import owners
 from digitpad.cli import port_taken
-from digitpad.store import IMPORT_BYTES, Store, png
+from digitpad.store import IMPORT_BYTES, Read, Store, png
 
 
 def status(url: str) -> int:
@@ -182,7 +182,7 @@ def test_exported_cells_never_run_as_spreadsheet_formulas(tmp_path, monkeypatch)
     store = Store(tmp_path / "drawings.sqlite")
     me = store.profile("me")
     import torch
-    store.add(me, torch.zeros(1, 28, 28), None, 3, 3, '=HYPERLINK("http://x","y")', 3, 3)
+    store.add(me, torch.zeros(1, 28, 28), None, 3, Read('=HYPERLINK("http://x","y")', 3, 3, 3))
     with zipfile.ZipFile(store.export_zip(me, tmp_path / "out.zip")) as z:
         row = z.read("drawings.csv").decode().splitlines()[1]
     assert "'=HYPERLINK" in row

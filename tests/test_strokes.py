@@ -12,7 +12,7 @@ from PIL import Image
 
 from digitpad import pendigits, render, strokes
 from digitpad.canvas import preprocess
-from digitpad.store import Store
+from digitpad.store import Read, Store
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
@@ -78,8 +78,8 @@ def test_strokes_are_kept_exported_and_imported(tmp_path, drawings, model):
     p = store.profile("ana")
     value = pendigits.pad_value(drawings[0], np.random.default_rng(0))
     x = preprocess(strokes.parse(value))
-    store.add(p, x, render.thumbnail(strokes.parse(value)), drawings[0].label, 1, "digitcnn", 1, 1, value)
-    store.add(p, x, None, 3, 3, "digitcnn", 3, 3)  # a drawing kept before strokes were
+    store.add(p, x, render.thumbnail(strokes.parse(value)), drawings[0].label, Read("digitcnn", 1, 1, 1), value)
+    store.add(p, x, None, 3, Read("digitcnn", 3, 3, 3))  # a drawing kept before strokes were
     [kept, old] = store.drawings(p)
     assert kept.strokes == value and old.strokes is None
 
@@ -102,7 +102,7 @@ def test_a_database_from_before_strokes_gains_the_column(tmp_path):
         db.execute("ALTER TABLE drawings DROP COLUMN strokes")
     store = Store(path)
     p = store.profile("me")
-    store.add(p, preprocess(np.pad(np.ones((20, 4), np.uint8) * 255, 10)), None, 1, 1, "digitcnn", 1, 1,
+    store.add(p, preprocess(np.pad(np.ones((20, 4), np.uint8) * 255, 10)), None, 1, Read("digitcnn", 1, 1, 1),
               strokes.empty())
     assert store.drawings(p)[0].strokes == strokes.empty()
 
@@ -111,7 +111,7 @@ def test_bad_strokes_in_an_import_are_named(tmp_path, drawings):
     store = Store(tmp_path / "a.sqlite")
     p = store.profile("me")
     value = pendigits.pad_value(drawings[0], np.random.default_rng(0))
-    store.add(p, preprocess(strokes.parse(value)), None, drawings[0].label, 1, "digitcnn", 1, 1, value)
+    store.add(p, preprocess(strokes.parse(value)), None, drawings[0].label, Read("digitcnn", 1, 1, 1), value)
     zipped = store.export_zip(p, tmp_path / "out.zip")
     broken = tmp_path / "broken.zip"
     with zipfile.ZipFile(zipped) as z, zipfile.ZipFile(broken, "w") as out:

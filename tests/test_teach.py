@@ -14,7 +14,7 @@ import torch
 import digitpad
 from digitpad import data, drawn, pendigits, render, teaching
 from digitpad.personal import PersonalModels
-from digitpad.store import ReadOnly, Store, png
+from digitpad.store import Read, ReadOnly, Store, png
 from digitpad.steps import evaluate
 from digitpad.weights import load_model
 
@@ -87,8 +87,8 @@ def test_shipped_rehearsal_set_loads_safely():
 def add_drawings(store, profile, drawings, rng, count):
     for d in drawings[:count]:
         canvas = pendigits.render(d, rng)
-        store.add(profile, digitpad.preprocess(canvas), render.thumbnail(canvas), d.label, d.label,
-                  "digitcnn", d.label, d.label)
+        store.add(profile, digitpad.preprocess(canvas), render.thumbnail(canvas), d.label,
+                  Read("digitcnn", d.label, d.label, d.label))
 
 
 @pytest.mark.parametrize("content", [b"this is not a database" * 100, "foreign"])
