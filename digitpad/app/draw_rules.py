@@ -1,0 +1,274 @@
+"""The Draw tab's rules, apart from its wiring: whose profiles a page sees, which model reads a
+drawing, what the picker offers, what a correction keeps and teaches, the cap on a shared page.
+Methods take and return plain data (no gradio); a request refused raises Refused."""
+import contextlib
+import io
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .. import home, owners, render, runs, strokes
+from ..inference import classify
+from ..personal import PersonalModels
+from ..store import Read, ReadOnly, Store
+
+SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
+EXPORT_KEPT_S = 600  # a zip made for download is deleted after this, or when replaced
+MINE = "mine"  # the picker's key for the profile's own model, whatever its label says
+
+
+class Refused(Exception):
+    """A request the page refuses; the message is the reason, for the person."""
+
+
+@dataclass(frozen=True)
+class Picker:
+    """The model picker: its choices as (label, key), and the key to select (None: keep it)."""
+    choices: list[tuple[str, str]]
+    value: str | None
+
+
+@dataclass
+class Yours:
+    """A profile's drawings as the page shows them: the gallery (newest first, with captions),
+    the scorecard and the export's zip (None when there is nothing to export)."""
+    gallery: list[tuple[Image.Image, str]]
+    scorecard: str
+    export: Path | None
+
+
+Last = tuple[torch.Tensor, str]  # the last pen-up's 28x28 input and the pad's value it came from
+
+
+class DrawRules:
+    """The rules for a dict of loaded models (picker label -> model), which grows as runs finish.
+
+    `shared`: served beyond this machine, so each browser sees only the profiles it made and
+    a profile keeps at most SHARED_CAP drawings."""
+
+    def __init__(self, models: dict[str, nn.Module], default: str, shared: bool):
+        self.models, self.default, self.shared = models, default, shared
+        self.filters = {name: render.filters_image(m) for name, m in models.items()}
+        # Tables and layer labels go by architecture (model.name): a trained digitcnn shares digitcnn's.
+        self.tables = {m.name: render.architecture(m) for m in models.values()}
+        self.labels = {m.name: render.layer_labels(self.tables[m.name], m.feature_layers)
+                       for m in models.values()}
+        self.slots = max(map(len, self.labels.values()))  # images for layers; widekernel shows fewer
+        self.store = Store(home.store_path())
+        self.personal = PersonalModels(self.store, models[default], default)
+        self._drawn_last: dict[str, int] = {}  # page (session) -> hash of its last pen-up's drawing
+        self._exports: dict[int, Path] = {}  # profile -> the zip of its drawings last made
+
+    # Whose page, which profile
+
+    def owner(self, token) -> str:
+        """The profiles' owner: this machine's user, or when shared the browser's signed token."""
+        if not self.shared:
+            return owners.LOCAL
+        if (signed := owners.owner(token)) is None:
+            raise Refused("This page's token is missing or not valid: reload the page.")
+        return signed
+
+    def profile(self, who, token) -> int:
+        if who is not None and (not isinstance(who, str) or len(who) > 40):
+            raise Refused("A profile's name is text of at most 40 characters.")
+        with saving():
+            return self.store.profile(who or "me", self.owner(token))
+
+    def arrive(self, token, who) -> tuple[str, list[str]]:
+        """A page opens: its browser's token when shared (a new one unless this server signed
+        the one it has), and the profiles that browser made."""
+        if self.shared and owners.owner(token) is None:
+            token = owners.new()
+        self.profile(who, token)
+        return token, self.store.profiles(self.owner(token))
+
+    # Models and the picker
+
+    def model_for(self, name, who, token) -> nn.Module:
+        """A zoo model by name, else (MINE) the profile's own model, else the default."""
+        if name in self.models:
+            return self.models[name]
+        return self.personal.get(self.profile(who, token)) or self.models[self.default]
+
+    def picker(self, p: int, name: str | None) -> Picker:
+        """The zoo plus the profile's own model, which replaces its base as the choice. Its key
+        stays MINE as its label counts drawings, so a page's value is never left out of the choices."""
+        mine = self.personal.get(p)
+        choices = [(n, n) for n in self.models] + ([(self.mine_label(mine), MINE)] if mine else [])
+        if name is None:
+            return Picker(choices, None)
+        if mine and name == self.default:
+            name = MINE
+        return Picker(choices, name if name in dict(choices).values() else self.default)
+
+    def mine_label(self, model: nn.Module) -> str:
+        n = len(model.meta["drawings"])
+        return f"{self.default} + your {n} drawing{'s' * (n != 1)}"
+
+    def removable(self, name) -> bool:
+        """A model trained on the page, on a page not shared with a class (which would lose it)."""
+        return not self.shared and name in self.models and runs.is_trained(self.models[name])
+
+    def discard(self, name, who, token) -> Picker:
+        """Remove the chosen trained model, its files deleted; the picker goes back to the default."""
+        if not self.removable(name):
+            raise Refused("Only a model trained in the Train tab can be removed, and only on the "
+                          "machine that serves the page.")
+        self.remove(name)
+        return self.picker(self.profile(who, token), self.default)
+
+    def add(self, label: str, model: nn.Module) -> None:
+        """A freshly trained model joins the picker's choices."""
+        self.models[label] = model
+        self.filters[label] = render.filters_image(model)
+
+    def remove(self, label: str) -> None:
+        """A trained model leaves the choices, its files deleted."""
+        self.filters.pop(label, None)
+        runs.remove(self.models.pop(label))
+
+    def kernels(self, name, model: nn.Module):
+        return self.filters[name] if name in self.filters else render.filters_image(model)
+
+    # Readings
+
+    def read(self, value, name, who, token) -> tuple[render.Glance, Last | None]:
+        """The pad's value read by the chosen model, and (input, value) kept for what follows."""
+        g = render.glance(self.model_for(name, who, token), value)
+        return g, None if g.x is None else (g.x, value)
+
+    def pen_up(self, page: str, value) -> None:
+        """Note the page's latest whole drawing, so that panels for an older one can be skipped."""
+        self._drawn_last[page] = hash(value)
+        while len(self._drawn_last) > 10_000:  # pages long gone
+            self._drawn_last.pop(next(iter(self._drawn_last)))
+
+    def superseded(self, page: str, value) -> bool:
+        """Whether a later pen-up on the same page has replaced this drawing."""
+        return self._drawn_last.get(page, hash(value)) != hash(value)
+
+    def panels(self, value, name, who, token) -> render.Panels:
+        return render.panels(self.model_for(name, who, token), value, self.filters.get(name))
+
+    def switch(self, last: Last | None, name, who, token) -> tuple[nn.Module, render.Panels]:
+        """Another model, and its reading of the last drawing (an empty one without)."""
+        model = self.model_for(name, who, token)
+        return model, render.reading(model, last and last[0], self.filters.get(name))
+
+    def read_strokes(self, value, model) -> dict:
+        """The pad's value as JSON -> {"digit", "probabilities" (ten floats), "verdict"}; digit and
+        probabilities are None when nothing is drawn."""
+        if model not in self.models:
+            raise Refused(f"No model {str(model)[:40]!r}; choose one of {', '.join(self.models)}.")
+        g = render.glance(self.models[model], value)
+        if g.probs is None and g.verdict != render.EMPTY:
+            raise Refused(g.verdict)
+        return {"digit": g.digit, "probabilities": None if g.probs is None else list(g.probs.values()),
+                "verdict": g.verdict}
+
+    def look_closer(self, last: Last | None, name, who, token, slot: int, at: tuple[int, int]):
+        """The clicked unit of the `slot`-th layer's maps: (image, text), or None between tiles."""
+        model = self.model_for(name, who, token)
+        if last is None or slot >= len(model.feature_layers):
+            raise Refused("Draw a digit first, then click a tile of a feature map.")
+        return render.look_closer(model, last[0], model.feature_layers[slot], *at)
+
+    # A profile's drawings
+
+    def keep(self, label: int | None, last: Last | None, name, who, token) -> int | None:
+        """Store the last drawing as `label` (None: the reading was right) with how the chosen,
+        base and own models read it; returns the profile, None when nothing is drawn. Raises
+        ReadOnly when the store is."""
+        if last is None:
+            return None
+        x, value = last
+        p = self.profile(who, token)
+        if self.shared and len(self.store.ids(p)) >= SHARED_CAP:
+            raise Refused(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
+                          "keeps: delete some under Your drawings first.")
+        chosen, base = self.model_for(name, who, token), self.models[self.default]
+        mine = self.personal.get(p) or base  # before it learns this drawing; none yet: the base
+        said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
+        self.store.add(p, x, render.thumbnail(strokes.parse(value)),
+                       said[chosen] if label is None else label,
+                       Read(name, said[chosen], said[base], said[mine]), value)
+        return p
+
+    def learn(self, name, who, token) -> tuple[Picker, str]:
+        """Teach the profile's model if its drawings or base weights changed: the picker and the
+        scorecard then."""
+        p = self.profile(who, token)
+        self.personal.update(p)
+        return self.picker(p, name), render.scorecard(self.store.drawings(p), self.default)
+
+    def yours(self, p: int) -> Yours:
+        kept = self.store.drawings(p)
+        shown = [(Image.open(io.BytesIO(d.canvas)) if d.canvas else render.input_image(d.input),
+                  f"{d.label}" + (f" (read as {d.said})" if d.said != d.label else ""))
+                 for d in reversed(kept)]
+        return Yours(shown, render.scorecard(kept, self.default),
+                     self.export(p) if kept else self.unexport(p))
+
+    def export(self, p: int) -> Path | None:
+        """A fresh zip of the profile's drawings in a folder of an unguessable name (Gradio serves
+        files by path to anyone who names one); the profile's previous zip goes."""
+        self.unexport(p)
+        for old in home.exports_dir().glob("*/"):  # any left by this or an earlier server
+            if time.time() - old.stat().st_mtime > EXPORT_KEPT_S:
+                shutil.rmtree(old, ignore_errors=True)
+        folder = home.exports_dir() / secrets.token_hex(16)
+        try:
+            folder.mkdir(parents=True)
+            self._exports[p] = self.store.export_zip(p, folder / "digitpad-drawings.zip")
+        except OSError as e:  # a home turned read-only: the gallery still shows, with no download
+            print(f"digitpad: could not write the drawings' zip: {e}", file=sys.stderr, flush=True)
+            return None
+        return self._exports[p]
+
+    def unexport(self, p: int) -> None:
+        if path := self._exports.pop(p, None):
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+    def drawing_at(self, index: int, who, token) -> int:
+        """The id of the gallery's `index`-th drawing (newest first)."""
+        return list(reversed(self.store.ids(self.profile(who, token))))[index]
+
+    def delete(self, chosen, who, token) -> int:
+        if chosen is None:
+            raise Refused("Click a drawing in the gallery first.")
+        p = self.profile(who, token)
+        with saving():
+            self.store.delete(p, chosen)
+        return p
+
+    def forget(self, who, token) -> int:
+        p = self.profile(who, token)
+        with saving():
+            self.store.forget(p)
+        return p
+
+    def upload(self, file, who, token) -> tuple[int, str]:
+        """Import a zip of drawings; the profile and a report of what was added and skipped."""
+        p = self.profile(who, token)
+        room = SHARED_CAP - len(self.store.ids(p)) if self.shared else None
+        with saving():
+            added, problems = self.store.import_zip(p, file, room)
+        return p, f"Imported {added} drawing{'s' * (added != 1)}." + "".join(
+            f"\n- skipped {problem}" for problem in problems)
+
+
+@contextlib.contextmanager
+def saving():
+    """A store that can no longer be written is refused in its own sentence."""
+    try:
+        yield
+    except ReadOnly as e:
+        raise Refused(str(e)) from None
