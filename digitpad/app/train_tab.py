@@ -67,34 +67,57 @@ ACCURACY = {"acc": "training accuracy", "val_acc": "validation accuracy", "pen_v
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 
 
-def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> None:
-    root = data.default_data_dir()
-    adopted, adopting = {}, threading.Lock()  # run folder -> its model's label in the picker
+class Adopter:
+    """Ended runs' models join the picker, each once, whoever gets there first: the page that
+    follows the run, or the thread waiting on it (the page may have been closed)."""
 
-    def adopt(run: Run) -> str | None:
-        """The ended run's model joins the picker once, whoever gets here first: the page that
-        follows the run, or the thread waiting on it (the page may have been closed). None when
-        the run saved nothing."""
-        with adopting:
-            if run.folder not in adopted and run.weights().is_file():
+    def __init__(self, models: dict, draw: Draw):
+        self.models, self.draw = models, draw
+        self.adopted, self.lock = {}, threading.Lock()  # run folder -> its model's label in the picker
+
+    def __call__(self, run: Run) -> str | None:
+        """The run's label in the picker; None when the run saved nothing."""
+        with self.lock:
+            if run.folder not in self.adopted and run.weights().is_file():
                 model = load_model(run.model, run.weights())
-                adopted[run.folder] = label(model, models)
-                draw.add(adopted[run.folder], model)
-                for old in runs.beyond_keep(models):
-                    draw.remove(old)
-            return adopted.get(run.folder)
+                self.adopted[run.folder] = label(model, self.models)
+                self.draw.add(self.adopted[run.folder], model)
+                for old in runs.beyond_keep(self.models):
+                    self.draw.remove(old)
+            return self.adopted.get(run.folder)
 
-    def adopt_unwatched(run: Run) -> None:
+    def unwatched(self, run: Run) -> None:
         try:
-            adopt(run)
+            self(run)
         except WeightsError as e:
             print(f"digitpad: a finished run's weights do not load: {e}", file=sys.stderr)
+
+
+def summary(done: dict, run: Run, called: str, shipped: float) -> tuple[str, bool]:
+    """The sentence that ends a run (its 'done' event), and whether its model is too weak to be
+    chosen: more than WEAK below the `shipped` model's test accuracy."""
+    pen_figure = (f"{done['pen_unseen_acc']:.2%} on pen digits of writers it never trained on"
+                  if done["pen_unseen_acc"] is not None else "no pen digits on this machine to read")
+    weak = done["test_acc"] < shipped - WEAK
+    chosen = (f"It is in the Draw tab's model picker, not chosen: that is more than {WEAK * 100:.0f} "
+              f"points below the {shipped:.2%} of the {run.model} that ships. "
+              f"More epochs or images make a model worth drawing on." if weak else
+              "It is chosen in the Draw tab's model picker now.")
+    said = (f"**{called}**{' (stopped early: its best finished epoch)' if done['interrupted'] else ''}: "
+            f"{done['test_acc']:.2%} on the 10,000 MNIST test images, {pen_figure}. {chosen} "
+            f"Kept in `{run.folder}` (the page keeps its last {runs.KEEP} trained models).")
+    return said, weak
+
+
+def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> None:
+    root = data.default_data_dir()
+    adopt = Adopter(models, draw)
 
     def train(arch, epochs, pen, images, who, token):
         """Start a run, then stream its progress; at the end the picker gains the model."""
         try:
             run = Run.start(arch, int(epochs), pen, None if images >= MNIST_TRAIN else int(images),
-                            THREADS, owner=draw.owner(token), on_end=adopt_unwatched)
+                            THREADS, owner=draw.owner(token), on_end=adopt.unwatched)
         except Busy as e:
             raise refuse(str(e))
         progress = Progress()
@@ -118,17 +141,8 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
             called = adopt(run)
         except WeightsError as e:
             raise refuse(f"The run ended but its weights do not load: {e}")
-        pen_figure = (f"{done['pen_unseen_acc']:.2%} on pen digits of writers it never trained on"
-                      if done["pen_unseen_acc"] is not None else "no pen digits on this machine to read")
         shipped = models.get(run.model, models[default]).meta.get("test_acc", 0)
-        weak = done["test_acc"] < shipped - WEAK
-        chosen = (f"It is in the Draw tab's model picker, not chosen: that is more than {WEAK * 100:.0f} "
-                  f"points below the {shipped:.2%} of the {run.model} that ships. "
-                  f"More epochs or images make a model worth drawing on." if weak else
-                  "It is chosen in the Draw tab's model picker now.")
-        said = (f"**{called}**{' (stopped early: its best finished epoch)' if done['interrupted'] else ''}: "
-                f"{done['test_acc']:.2%} on the 10,000 MNIST test images, {pen_figure}. {chosen} "
-                f"Kept in `{run.folder}` (the page keeps its last {runs.KEEP} trained models).")
+        said, weak = summary(done, run, called, shipped)
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, draw.choices(None if weak else called, who, token)
 
     def stop(token):
