@@ -253,3 +253,16 @@ def test_without_mnist_the_tab_says_where_it_goes_and_how_to_get_it(tmp_path, mn
     said = mnist_note(tmp_path)
     assert "not on this machine" in said and str(tmp_path) in said and "DIGITPAD_DATA" in said
     assert mnist_note(mnist_root) == ""
+
+
+def test_a_run_more_than_five_points_below_the_shipped_model_is_not_chosen():
+    from types import SimpleNamespace
+
+    from digitpad.app.train_tab import summary
+
+    run = SimpleNamespace(model="digitcnn", folder="runs/trained/x")
+    done = {"test_acc": 0.9450, "pen_unseen_acc": None, "interrupted": True}
+    said, weak = summary(done, run, "digitcnn (trained at 10:00)", 0.9947)
+    assert not weak and "It is chosen" in said and "stopped early" in said and "no pen digits" in said
+    said, weak = summary({**done, "test_acc": 0.9440, "pen_unseen_acc": 0.9}, run, "m", 0.9947)
+    assert weak and "not chosen" in said and "more than 5 points below the 99.47%" in said
