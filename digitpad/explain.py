@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .data import normalize
+from .models import layer_facts
 
 STEPS = 16  # integrated-gradient steps: each adds a forward and a backward of one image per digit
 
@@ -51,8 +52,8 @@ class WorkedSum:
 
 def worked_sum(model: nn.Module, x: torch.Tensor, channel: int, row: int, col: int) -> WorkedSum:
     """The arithmetic behind conv1's map `channel` at (row, col) for the input x [1, 1, 28, 28]."""
-    conv = model.conv1
-    k, stride, pad = geometry(conv)
+    conv, facts = model.conv1, layer_facts(model)["conv1"]
+    k, stride, pad = facts.kernel, facts.stride, facts.padding
     padded = nn.functional.pad(x[0, 0], (pad, pad, pad, pad))
     top, left = row * stride, col * stride
     with torch.inference_mode():
@@ -61,23 +62,17 @@ def worked_sum(model: nn.Module, x: torch.Tensor, channel: int, row: int, col: i
                      float(conv.bias[channel].detach()), value)
 
 
-def geometry(layer: nn.Conv2d | nn.MaxPool2d) -> tuple[int, int, int]:
-    """A square conv's or pool's kernel size, stride and padding."""
-    return tuple(v if isinstance(v, int) else v[0] for v in (layer.kernel_size, layer.stride, layer.padding))
-
-
 def receptive_field(model: nn.Module, layer: str, row: int, col: int) -> tuple[int, int, int, int]:
     """The input pixels a unit of `layer` at (row, col) sees: top, left, bottom, right
-    (exclusive), clipped to the 28x28 input. Walks the convs and pools up to `layer` backwards."""
+    (exclusive), clipped to the 28x28 input. Walks the layers up to `layer` backwards."""
     chain = []
-    for name, m in model.named_children():  # the zoo defines its layers in forward order
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            chain.append(m)
-        if name == layer:
+    for facts in layer_facts(model).values():
+        chain.append(facts)
+        if facts.name == layer:
             break
     (top, bottom), (left, right) = (row, row), (col, col)
-    for m in reversed(chain):
-        k, s, p = geometry(m)
+    for f in reversed(chain):
+        k, s, p = f.kernel, f.stride, f.padding
         top, bottom = top * s - p, bottom * s - p + k - 1
         left, right = left * s - p, right * s - p + k - 1
     return max(top, 0), max(left, 0), min(bottom + 1, 28), min(right + 1, 28)

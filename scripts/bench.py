@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from tqdm import tqdm
 
-from digitpad import data, drawn, pendigits, render, runs, strokes, teaching, train
+from digitpad import data, drawn, pendigits, pixels, render, runs, strokes, teaching, train
 from digitpad.models import DigitCNN
 from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
@@ -180,7 +180,7 @@ def bench_train(args):
 def handler_ms(model, values) -> tuple[list, list]:
     """Milliseconds of the pad's two handlers for each value: the reading sent while the pen
     moves and at pen-up (read), and the maps and heat maps after pen-up (look)."""
-    filters = render.filters_image(model)
+    filters = pixels.filters_image(model)
     render.panels(model, values[0], filters)  # warm-up
     read, look = [], []
     for v in values:

@@ -10,7 +10,7 @@ from PIL import Image
 from clients import (as_profile, changes, draw, draw_and_read, log_text, open_pad, pad_ready,
                      pen_up, settle, touch_draw, watch)
 
-from digitpad import drawn, pendigits, render, strokes
+from digitpad import drawn, pendigits, pixels, render, strokes
 from digitpad.app import build_demo
 from digitpad.app.draw_tab import NOTHING_DRAWN
 from digitpad.canvas import preprocess
@@ -26,7 +26,7 @@ def models():
 def test_handler_reads_pen_drawings_and_fills_every_panel(fold_model, drawings, rng):
     """The page's path: strokes as the pad sends them -> rasterize -> preprocess -> panels."""
     model = fold_model  # scored on writers it never trained on
-    filters = render.filters_image(model)
+    filters = pixels.filters_image(model)
     right = 0
     unseen = set(drawn.unseen_writers(model, {d.writer for d in drawings}))
     picks = [d for d in drawings if d.writer in unseen][:400:20]
@@ -43,11 +43,9 @@ def test_handler_reads_pen_drawings_and_fills_every_panel(fold_model, drawings, 
 
 
 def test_layer_labels_give_each_shown_layer_its_shape(models):
-    def labels(m):
-        return render.layer_labels(render.architecture(m), m.feature_layers)
-    assert labels(models["digitcnn"]) == [
+    assert render.layer_labels(models["digitcnn"]) == [
         "conv1: 16 x 28 x 28", "pool1: 16 x 14 x 14", "conv2: 32 x 14 x 14", "pool2: 32 x 7 x 7"]
-    assert labels(models["widekernel"])[0] == "conv1: 25 x 9 x 9"
+    assert render.layer_labels(models["widekernel"])[0] == "conv1: 25 x 9 x 9"
 
 
 def test_handler_empty_and_unsure_states(models):
@@ -119,8 +117,8 @@ def test_drawing_in_a_real_browser(server, browser, drawings, shots):
     conv1 = page.locator("#layers img").first
     natural = conv1.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     box = conv1.bounding_box()
-    zoom, cols = render.layout(16, 28, 28)
-    tile = 28 * zoom + render.GAP
+    zoom, cols = pixels.layout(16, 28, 28)
+    tile = 28 * zoom + pixels.GAP
     x, y = tile + (14 + 0.5) * zoom, tile + (9 + 0.5) * zoom  # channel cols + 1, row 9, column 14
     conv1.click(position={"x": x * box["width"] / natural[0], "y": y * box["height"] / natural[1]})
     expect(page.locator("#arithmetic")).to_contain_text("The map shows", timeout=30_000)

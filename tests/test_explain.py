@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import digitpad
-from digitpad import drawn, explain, pendigits, render
+from digitpad import drawn, explain, pendigits, pixels, render
+from digitpad.models import layer_facts
 from digitpad.weights import load_model
 
 
@@ -60,7 +61,8 @@ def test_conv1_worked_sum_equals_the_value_the_page_shows(name, inputs):
         assert abs(s.total - float(shown[channel, row, col])) < 1e-4
         # The patch is the input under the unit's receptive field (zeros where it overhangs).
         top, left, bottom, right = explain.receptive_field(model, "conv1", row, col)
-        _, stride, pad = explain.geometry(model.conv1)
+        conv1 = layer_facts(model)["conv1"]
+        stride, pad = conv1.stride, conv1.padding
         dy, dx = top - (row * stride - pad), left - (col * stride - pad)
         assert torch.equal(s.patch[dy:dy + bottom - top, dx:dx + right - left], x[0, 0, top:bottom, left:right])
 
@@ -68,15 +70,15 @@ def test_conv1_worked_sum_equals_the_value_the_page_shows(name, inputs):
 @pytest.mark.parametrize("shape", [(16, 28, 28), (32, 7, 7), (25, 9, 9), (64, 4, 4)])
 def test_a_click_on_a_grid_finds_the_unit_under_it(shape):
     maps = np.random.default_rng(0).normal(size=shape)
-    image = render.grid(maps)
+    image = pixels.grid(maps)
     c, h, w = shape
-    zoom, cols = render.layout(c, h, w)
+    zoom, cols = pixels.layout(c, h, w)
     for channel, row, col in [(0, 0, 0), (c - 1, h - 1, w - 1), (c // 2, h // 3, w // 2)]:
         r, q = divmod(channel, cols)
-        x, y = q * (w * zoom + render.GAP) + col * zoom + zoom // 2, r * (h * zoom + render.GAP) + row * zoom
-        assert (render.colorize(maps[channel, row, col], np.abs(maps).max()) == image[y, x]).all()
-        assert render.unit_at(shape, x, y) == (channel, row, col)
-    assert render.unit_at(shape, w * zoom, 0) is None  # the gap between the first two tiles
+        x, y = q * (w * zoom + pixels.GAP) + col * zoom + zoom // 2, r * (h * zoom + pixels.GAP) + row * zoom
+        assert (pixels.colorize(maps[channel, row, col], np.abs(maps).max()) == image[y, x]).all()
+        assert pixels.unit_at(shape, x, y) == (channel, row, col)
+    assert pixels.unit_at(shape, w * zoom, 0) is None  # the gap between the first two tiles
 
 
 @pytest.mark.parametrize("name", ["digitcnn", "simplecnn", "bncnn", "widekernel"])

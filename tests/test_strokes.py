@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digitpad import pendigits, render, strokes
+from digitpad import pendigits, pixels, render, strokes
 from digitpad.canvas import preprocess
 from digitpad.store import Read, Store
 
@@ -78,7 +78,7 @@ def test_strokes_are_kept_exported_and_imported(tmp_path, drawings, model):
     p = store.profile("ana")
     value = pendigits.pad_value(drawings[0], np.random.default_rng(0))
     x = preprocess(strokes.parse(value))
-    store.add(p, x, render.thumbnail(strokes.parse(value)), drawings[0].label, Read("digitcnn", 1, 1, 1), value)
+    store.add(p, x, pixels.thumbnail(strokes.parse(value)), drawings[0].label, Read("digitcnn", 1, 1, 1), value)
     store.add(p, x, None, 3, Read("digitcnn", 3, 3, 3))  # a drawing kept before strokes were
     [kept, old] = store.drawings(p)
     assert kept.strokes == value and old.strokes is None

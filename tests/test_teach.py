@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import digitpad
-from digitpad import data, drawn, pendigits, render, teaching
+from digitpad import data, drawn, pendigits, pixels, teaching
 from digitpad.personal import PersonalModels
 from digitpad.store import Read, ReadOnly, Store, png
 from digitpad.steps import evaluate
@@ -87,7 +87,7 @@ def test_shipped_rehearsal_set_loads_safely():
 def add_drawings(store, profile, drawings, rng, count):
     for d in drawings[:count]:
         canvas = pendigits.render(d, rng)
-        store.add(profile, digitpad.preprocess(canvas), render.thumbnail(canvas), d.label,
+        store.add(profile, digitpad.preprocess(canvas), pixels.thumbnail(canvas), d.label,
                   Read("digitcnn", d.label, d.label, d.label))
 
 

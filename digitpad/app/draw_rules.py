@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .. import home, owners, render, runs, strokes
+from .. import home, owners, pixels, render, runs, strokes
 from ..inference import classify
 from ..personal import PersonalModels
 from ..store import Read, ReadOnly, Store
@@ -55,11 +55,10 @@ class DrawRules:
 
     def __init__(self, models: dict[str, nn.Module], default: str, shared: bool):
         self.models, self.default, self.shared = models, default, shared
-        self.filters = {name: render.filters_image(m) for name, m in models.items()}
+        self.filters = {name: pixels.filters_image(m) for name, m in models.items()}
         # Tables and layer labels go by architecture (model.name): a trained digitcnn shares digitcnn's.
         self.tables = {m.name: render.architecture(m) for m in models.values()}
-        self.labels = {m.name: render.layer_labels(self.tables[m.name], m.feature_layers)
-                       for m in models.values()}
+        self.labels = {m.name: render.layer_labels(m) for m in models.values()}
         self.slots = max(map(len, self.labels.values()))  # images for layers; widekernel shows fewer
         self.store = Store(home.store_path())
         self.personal = PersonalModels(self.store, models[default], default)
@@ -128,7 +127,7 @@ class DrawRules:
     def add(self, label: str, model: nn.Module) -> None:
         """A freshly trained model joins the picker's choices."""
         self.models[label] = model
-        self.filters[label] = render.filters_image(model)
+        self.filters[label] = pixels.filters_image(model)
 
     def remove(self, label: str) -> None:
         """A trained model leaves the choices, its files deleted."""
@@ -136,7 +135,7 @@ class DrawRules:
         runs.remove(self.models.pop(label))
 
     def kernels(self, name, model: nn.Module):
-        return self.filters[name] if name in self.filters else render.filters_image(model)
+        return self.filters[name] if name in self.filters else pixels.filters_image(model)
 
     # Readings
 
@@ -197,7 +196,7 @@ class DrawRules:
         chosen, base = self.model_for(name, who, token), self.models[self.default]
         mine = self.personal.get(p) or base  # before it learns this drawing; none yet: the base
         said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
-        self.store.add(p, x, render.thumbnail(strokes.parse(value)),
+        self.store.add(p, x, pixels.thumbnail(strokes.parse(value)),
                        said[chosen] if label is None else label,
                        Read(name, said[chosen], said[base], said[mine]), value)
         return p
@@ -211,7 +210,7 @@ class DrawRules:
 
     def yours(self, p: int) -> Yours:
         kept = self.store.drawings(p)
-        shown = [(Image.open(io.BytesIO(d.canvas)) if d.canvas else render.input_image(d.input),
+        shown = [(Image.open(io.BytesIO(d.canvas)) if d.canvas else pixels.input_image(d.input),
                   f"{d.label}" + (f" (read as {d.said})" if d.said != d.label else ""))
                  for d in reversed(kept)]
         return Yours(shown, render.scorecard(kept, self.default),

@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from .. import data, render, runs
+from .. import data, pixels, runs
 from ..models import MODELS
 from ..events import Progress, follow
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
@@ -125,7 +125,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
         while True:
             alive = run.running()  # asked first, so the read below has every last event
             progress = follow(progress, run.events())
-            kernels = render.grid(np.asarray(progress.kernels, np.float32)) if progress.kernels else gr.skip()
+            kernels = pixels.grid(np.asarray(progress.kernels, np.float32)) if progress.kernels else gr.skip()
             yield (progress_bar(progress.bar) if progress.bar else gr.skip(), curves(progress.points, LOSS),
                    curves(progress.points, ACCURACY), kernels, gr.skip(), gr.skip())
             if not alive:

@@ -1,0 +1,119 @@
+"""Pictures of a network's numbers, numpy and PIL only: signed values on one blue-white-red
+scale, feature-map grids (and which unit a click on one falls on), the 28x28 input, heat maps,
+filters and thumbnails. A matplotlib figure costs hundreds of milliseconds, a stroke has 25."""
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .canvas import ink_map
+from .data import denormalize
+
+CELL = 56       # every feature map is scaled up to about this many pixels a side
+GAP = 2
+def _diverging_lut() -> np.ndarray:
+    """256 RGB colours: blue for negative, white for zero, red for positive."""
+    t = np.linspace(-1, 1, 256)[:, None]
+    blue, white, red = np.array([33, 102, 172]), np.array([247, 247, 247]), np.array([178, 24, 43])
+    lut = np.where(t < 0, white + (blue - white) * -t, white + (red - white) * t)
+    return lut.round().astype(np.uint8)
+
+
+LUT = _diverging_lut()
+
+
+def colorize(a: np.ndarray, scale: float) -> np.ndarray:
+    """Signed values -> RGB on one symmetric scale, so zero is always white."""
+    idx = np.clip((a / max(scale, 1e-8) + 1) * 127.5, 0, 255).astype(np.uint8)
+    return LUT[idx]
+
+
+def layout(c: int, h: int, w: int) -> tuple[int, int]:
+    """How `grid` lays out C maps of HxW: each tile's zoom, and tiles per row."""
+    return max(1, CELL // max(h, w)), math.ceil(math.sqrt(c))  # square grids fill cells alike
+
+
+def grid(maps: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """[C, H, W] maps -> one RGB image, tiles scaled up by an integer factor, one colour scale."""
+    c, h, w = maps.shape
+    scale = float(np.abs(maps).max()) if scale is None else scale
+    zoom, cols = layout(c, h, w)
+    rows = math.ceil(c / cols)
+    th, tw = h * zoom, w * zoom
+    out = np.full((rows * (th + GAP) - GAP, cols * (tw + GAP) - GAP, 3), 255, np.uint8)
+    tiles = colorize(maps, scale).repeat(zoom, 1).repeat(zoom, 2)        # [C, th, tw, 3]
+    for i, tile in enumerate(tiles):
+        r, q = divmod(i, cols)
+        out[r * (th + GAP):r * (th + GAP) + th, q * (tw + GAP):q * (tw + GAP) + tw] = tile
+    return out
+
+
+def unit_at(shape: tuple[int, int, int], x: int, y: int) -> tuple[int, int, int] | None:
+    """The (channel, row, col) under pixel (x, y) of a `grid` image, or None between tiles."""
+    c, h, w = shape
+    zoom, cols = layout(c, h, w)
+    (r, dy), (q, dx) = divmod(y, h * zoom + GAP), divmod(x, w * zoom + GAP)
+    channel = r * cols + q
+    if dy >= h * zoom or dx >= w * zoom or q >= cols or channel >= c:
+        return None
+    return channel, dy // zoom, dx // zoom
+
+
+def enlarge(img: np.ndarray, zoom: int, pixel_grid: bool = True) -> np.ndarray:
+    """An HxWx3 image scaled up `zoom` times, each source pixel a square, with grid lines."""
+    img = img.repeat(zoom, 0).repeat(zoom, 1)
+    if pixel_grid and zoom > 1:
+        img[::zoom, :] = img[:, ::zoom] = (200, 200, 200)
+    return img
+
+
+def input_image(x: torch.Tensor, zoom: int = 1) -> np.ndarray:
+    """The normalized [1, 1, 28, 28] input as the model sees it, enlarged with a pixel grid
+    when zoom > 1 (the page sends 28x28 and the browser scales it: 10x less to encode)."""
+    ink = denormalize(x.view(28, 28)).clamp(0, 1).numpy()
+    return enlarge(np.repeat((255 - ink * 255).astype(np.uint8)[..., None], 3, 2), zoom)
+
+
+def outline(img: np.ndarray, box: tuple[int, int, int, int], zoom: int, color=(230, 120, 0)) -> np.ndarray:
+    """A copy of an enlarged image with the box (top, left, bottom, right, in source pixels) drawn."""
+    img = img.copy()
+    top, left, bottom, right = (v * zoom for v in box)
+    bottom, right = min(bottom, img.shape[0]) - 1, min(right, img.shape[1]) - 1
+    for t in range(2):  # two pixels thick
+        img[top + t, left:right + 1] = img[bottom - t, left:right + 1] = color
+        img[top:bottom + 1, left + t] = img[top:bottom + 1, right - t] = color
+    return img
+
+
+def closer(x: torch.Tensor, maps: torch.Tensor, unit: tuple[int, int, int],
+           field: tuple[int, int, int, int]) -> np.ndarray:
+    """The clicked map enlarged with its unit outlined, beside the input with the unit's
+    receptive field outlined: both 280x280, one image."""
+    channel, row, col = unit
+    h, w = maps.shape[1:]
+    zoom = 280 // max(h, w)
+    tile = enlarge(colorize(maps[channel].numpy(), float(maps.abs().max())), zoom, pixel_grid=False)
+    tile = outline(tile, (row, col, row + 1, col + 1), zoom)
+    board = np.full((280, 280, 3), 255, np.uint8)
+    board[:tile.shape[0], :tile.shape[1]] = tile
+    gap = np.full((280, 12, 3), 255, np.uint8)
+    return np.concatenate([board, gap, outline(input_image(x, 10), field, 10)], 1)
+
+
+def heatmap(attr: torch.Tensor, zoom: int = 1) -> np.ndarray:
+    """A [28, 28] attribution map -> RGB, red toward the digit, blue away, on the input's grid."""
+    return enlarge(colorize(attr.numpy(), float(attr.abs().max())), zoom)
+
+
+def filters_image(model: nn.Module) -> np.ndarray:
+    w = model.conv1.weight.detach()[:, 0]  # [C, k, k]
+    return grid(w.numpy())
+
+
+def thumbnail(canvas, size: int = 96) -> np.ndarray:
+    """A small grey copy of the pad: dark ink on white, as drawn."""
+    ink = ink_map(canvas)
+    return np.asarray(Image.fromarray(((1 - ink) * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BOX))
