@@ -179,19 +179,19 @@ def test_a_run_whose_page_was_closed_joins_the_picker_and_can_be_removed(trainer
 
 def test_trained_models_join_the_picker_after_a_restart(own_home, monkeypatch, mnist_root,
                                                         few_pen_digits):
-    """A model trained on the page (here by the same command the tab runs) loads at start, and a
-    damaged one is skipped with its name."""
-    import subprocess
-    import sys
+    """A model trained on the page (here by the fit the tab's command runs, in this process)
+    loads at start, and a damaged one is skipped with its name."""
+    from dataclasses import replace
 
     from digitpad import runs
+    from digitpad.settings import FAST
+    from digitpad.train import fit
     from digitpad.zoo import load_models
 
     monkeypatch.setenv("DIGITPAD_HOME", str(own_home))
     folder = runs.trained_dir() / "20260101-000000-000000"
-    subprocess.run([sys.executable, "-m", "digitpad.train", "--data", "mnist", "--limit", "1000",
-                    "--val-size", "500", "--epochs", "1", "--out", str(folder),
-                    "--report-dir", str(folder / "r")], check=True, capture_output=True)
+    fit(replace(FAST, data="mnist", limit=1000, val_size=500, epochs=1, data_dir=mnist_root, out=folder,
+                report_dir=folder / "r"))
     (runs.trained_dir() / "broken").mkdir()
     (runs.trained_dir() / "broken" / "digitcnn.pt").write_bytes(b"not a checkpoint")
     models = load_models("digitcnn", None)
