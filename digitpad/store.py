@@ -141,6 +141,10 @@ class Store:
     def profiles(self, owner: str = "") -> list[str]:
         return [r[0] for r in self._run("SELECT name FROM profiles WHERE owner = ? ORDER BY id", (owner,))]
 
+    def owners(self) -> int:
+        """How many owners (browsers, on a shared page) have profiles here."""
+        return self._run("SELECT COUNT(DISTINCT owner) FROM profiles")[0][0]
+
     def add(self, profile: int, x: torch.Tensor, canvas: np.ndarray | None, label: int, read: Read,
             strokes: str | None = None) -> int:
         """Store a drawing (x as preprocess returns it, canvas a small copy, strokes the pad's

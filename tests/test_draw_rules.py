@@ -7,6 +7,7 @@ import pytest
 
 from digitpad import owners, pendigits, zoo
 from digitpad.app import draw_rules
+from digitpad.limits import Limit
 from digitpad.app.draw_rules import MINE, DrawRules, Refused
 from digitpad.names import DEFAULT_MODEL
 
@@ -30,7 +31,7 @@ def value_of(drawings, label: int) -> str:
 def test_a_correction_is_kept_taught_and_offered_in_the_picker(rules, drawings):
     p = rules.profile("ana", "")
     zoo_choices = [(name, name) for name in rules.models]
-    assert rules.picker(p, DEFAULT_MODEL).choices == zoo_choices  # nothing taught yet
+    assert rules.picker(DEFAULT_MODEL, "ana", "").choices == zoo_choices  # nothing taught yet
 
     glance, last = rules.read(value_of(drawings, 7), DEFAULT_MODEL, "ana", "")
     assert glance.digit == 7 and last[1] == value_of(drawings, 7)
@@ -43,10 +44,10 @@ def test_a_correction_is_kept_taught_and_offered_in_the_picker(rules, drawings):
     assert picker.value == MINE  # the profile's own model stands in for its base
     assert "On your 1 drawing" in card
     assert rules.model_for(MINE, "ana", "") is rules.personal.get(p)
-    assert rules.picker(p, "no such model").value == DEFAULT_MODEL
-    assert rules.picker(p, None).value is None  # the page's value stays
+    assert rules.picker("no such model", "ana", "").value == DEFAULT_MODEL
+    assert rules.picker(None, "ana", "").value is None  # the page's value stays
     # Another profile has its own drawings and no model of its own.
-    assert rules.picker(rules.profile("ben", ""), DEFAULT_MODEL).value == DEFAULT_MODEL
+    assert rules.picker(DEFAULT_MODEL, "ben", "").value == DEFAULT_MODEL
     assert rules.model_for(MINE, "ben", "") is rules.models[DEFAULT_MODEL]
 
     yours = rules.yours(p)
@@ -109,3 +110,53 @@ def test_deleting_and_forgetting_change_only_that_profile(rules, drawings):
     rules.forget("ana", "")
     assert rules.store.ids(ana) == [] and len(rules.store.ids(ben)) == 1
     assert rules.yours(ana).export is None
+
+
+def test_a_shared_page_caps_profiles_per_browser_browsers_and_corrections(rules, drawings, monkeypatch):
+    rules.shared = True
+    monkeypatch.setattr(draw_rules, "PROFILES_PER_BROWSER", 3)
+    monkeypatch.setattr(draw_rules, "BROWSERS", 2)
+    token, _ = rules.arrive(None, "me")
+    for who in ("a", "b"):
+        rules.profile(who, token)
+    with pytest.raises(Refused, match="has 3 profiles"):
+        rules.profile("c", token)
+    assert rules.profile("a ", token) == rules.profile("a", token)  # an old one is no new profile
+    rules.arrive(None, "me")  # a second browser
+    with pytest.raises(Refused, match="2 browsers already"):
+        rules.arrive(None, "me")
+    assert rules.store.owners() == 2
+
+    monkeypatch.setattr(rules, "corrections", Limit(2, 60))
+    _, last = rules.read(value_of(drawings, 5), DEFAULT_MODEL, "me", token)
+    for _ in range(2):
+        rules.keep(None, last, DEFAULT_MODEL, "me", token)
+    with pytest.raises(Refused, match=r"2 corrections in a minute.*try again in \d+ s"):
+        rules.keep(None, last, DEFAULT_MODEL, "me", token)
+    assert len(rules.store.ids(rules.profile("me", token))) == 2
+
+
+def test_a_model_trained_on_a_shared_page_is_its_browsers_alone(rules, drawings, zoo_models):
+    rules.shared = True
+    mine, theirs = rules.arrive(None, "me")[0], rules.arrive(None, "me")[0]
+    rules.add("digitcnn (trained at 10:00)", zoo_models["simplecnn"], owners.owner(mine))
+    labels = [label for label, _ in rules.picker(None, "me", mine).choices]
+    assert "digitcnn (trained at 10:00)" in labels
+    assert "digitcnn (trained at 10:00)" not in [label for label, _ in rules.picker(None, "me", theirs).choices]
+    value = value_of(drawings, 8)
+    assert rules.read(value, "digitcnn (trained at 10:00)", "me", mine)[0].probs
+    with pytest.raises(Refused, match="trained by another browser"):
+        rules.read(value, "digitcnn (trained at 10:00)", "me", theirs)
+    with pytest.raises(Refused, match="No model"):  # the API carries no token: the zoo only
+        rules.read_strokes(value, "digitcnn (trained at 10:00)")
+
+
+def test_a_limit_counts_each_key_in_a_sliding_window():
+    now = [0.0]
+    limit = Limit(2, 60, clock=lambda: now[0])
+    assert limit.take("a") is None and limit.take("a") is None
+    assert limit.take("a") == 60 and limit.take("b") is None  # another browser has its own
+    now[0] = 59.5
+    assert limit.take("a") == 0.5
+    now[0] = 60.0
+    assert limit.take("a") is None

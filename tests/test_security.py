@@ -124,6 +124,22 @@ def test_the_train_endpoints_called_directly_refuse_what_the_page_cannot_send(sh
     assert not (shared.home / "runs" / "trained").exists()
 
 
+def test_a_browser_past_its_profiles_cap_is_told_so(shared, monkeypatch):
+    """Called directly, as a script would: the 21st profile of one browser is refused in words."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from digitpad.app.draw_rules import PROFILES_PER_BROWSER
+
+    monkeypatch.setenv("DIGITPAD_HOME", str(shared.home))
+    token, client = owners.new(), Client(shared.url, verbose=False)
+    for i in range(PROFILES_PER_BROWSER):
+        client.predict("digitcnn", f"pupil {i}", token, api_name="/profile")
+    with pytest.raises(AppError, match=f"has {PROFILES_PER_BROWSER} profiles"):
+        client.predict("digitcnn", "one too many", token, api_name="/profile")
+    client.predict("digitcnn", "pupil 3", token, api_name="/profile")  # its own still open
+
+
 def training_processes(home_folder) -> list[int]:
     """Pids of `python -m digitpad.train` runs writing into this home (from /proc)."""
     found = []

@@ -16,10 +16,15 @@ from torch import nn
 
 from .. import home, owners, pixels, render, runs, strokes
 from ..inference import classify
+from ..limits import Limit
 from ..personal import PersonalModels
 from ..store import Read, ReadOnly, Store
 
-SHARED_CAP = 500  # drawings a profile keeps when the page is served beyond this machine
+# What a page served beyond this machine (shared) allows each browser, and all of them.
+SHARED_CAP = 500  # drawings a profile keeps
+PROFILES_PER_BROWSER = 20
+BROWSERS = 300  # browsers with profiles; a class of 30 is a tenth of it
+CORRECTIONS_PER_MINUTE = 30  # each one teaches: a person pressing digits keeps well under it
 EXPORT_KEPT_S = 600  # a zip made for download is deleted after this, or when replaced
 MINE = "mine"  # the picker's key for the profile's own model, whatever its label says
 
@@ -64,6 +69,9 @@ class DrawRules:
         self.personal = PersonalModels(self.store, models[default], default)
         self._drawn_last: dict[str, int] = {}  # page (session) -> hash of its last pen-up's drawing
         self._exports: dict[int, Path] = {}  # profile -> the zip of its drawings last made
+        self.trained_by: dict[str, str] = {}  # label -> owner, of models trained on a shared page
+        self._known: set[tuple[str, str]] = set()  # (owner, profile name) already within the caps
+        self.corrections = Limit(CORRECTIONS_PER_MINUTE, 60)  # per owner, on a shared page
 
     # Whose page, which profile
 
@@ -76,10 +84,30 @@ class DrawRules:
         return signed
 
     def profile(self, who, token) -> int:
+        """The profile `who` of the token's owner, made when new (on a shared page, within the
+        caps on profiles per browser and browsers per page)."""
         if who is not None and (not isinstance(who, str) or len(who) > 40):
             raise Refused("A profile's name is text of at most 40 characters.")
+        owner, name = self.owner(token), (who or "").strip() or "me"
+        if self.shared and (owner, name) not in self._known:
+            self.room_for(owner, name)
         with saving():
-            return self.store.profile(who or "me", self.owner(token))
+            p = self.store.profile(name, owner)
+        self._known.add((owner, name))
+        return p
+
+    def room_for(self, owner: str, name: str) -> None:
+        """Refuse a shared page's new profile past PROFILES_PER_BROWSER, and a new browser's
+        first past BROWSERS."""
+        mine = self.store.profiles(owner)
+        if name in mine:
+            return
+        if len(mine) >= PROFILES_PER_BROWSER:
+            raise Refused(f"This browser has {PROFILES_PER_BROWSER} profiles, the most a shared page "
+                          "keeps for one: choose one of them under Who is drawing?")
+        if not mine and self.store.owners() >= BROWSERS:
+            raise Refused(f"This page keeps the drawings of {BROWSERS} browsers already, its most: "
+                          "ask whoever serves it to start another.")
 
     def arrive(self, token, who) -> tuple[str, list[str]]:
         """A page opens: its browser's token when shared (a new one unless this server signed
@@ -92,16 +120,25 @@ class DrawRules:
     # Models and the picker
 
     def model_for(self, name, who, token) -> nn.Module:
-        """A zoo model by name, else (MINE) the profile's own model, else the default."""
+        """A served model by name, else (MINE) the profile's own model, else the default."""
         if name in self.models:
+            if name in self.trained_by and not self.usable(name, self.owner(token)):
+                raise Refused("That model was trained by another browser: choose another.")
             return self.models[name]
         return self.personal.get(self.profile(who, token)) or self.models[self.default]
 
-    def picker(self, p: int, name: str | None) -> Picker:
-        """The zoo plus the profile's own model, which replaces its base as the choice. Its key
-        stays MINE as its label counts drawings, so a page's value is never left out of the choices."""
-        mine = self.personal.get(p)
-        choices = [(n, n) for n in self.models] + ([(self.mine_label(mine), MINE)] if mine else [])
+    def usable(self, name: str, owner: str) -> bool:
+        """Every served model is everyone's, but on a shared page the one a browser trained there,
+        which is that browser's alone."""
+        return self.trained_by.get(name, owner) == owner
+
+    def picker(self, name: str | None, who, token) -> Picker:
+        """The served models this browser may use, plus the profile's own model, which replaces
+        its base as the choice. Its key stays MINE as its label counts drawings, so a page's
+        value is never left out of the choices."""
+        owner, mine = self.owner(token), self.personal.get(self.profile(who, token))
+        choices = [(n, n) for n in self.models if self.usable(n, owner)]
+        choices += [(self.mine_label(mine), MINE)] if mine else []
         if name is None:
             return Picker(choices, None)
         if mine and name == self.default:
@@ -122,16 +159,20 @@ class DrawRules:
             raise Refused("Only a model trained in the Train tab can be removed, and only on the "
                           "machine that serves the page.")
         self.remove(name)
-        return self.picker(self.profile(who, token), self.default)
+        return self.picker(self.default, who, token)
 
-    def add(self, label: str, model: nn.Module) -> None:
-        """A freshly trained model joins the picker's choices."""
+    def add(self, label: str, model: nn.Module, owner: str = owners.LOCAL) -> None:
+        """A model trained on the page joins the picker's choices: on a shared page, only those
+        of the browser that trained it (`owner`)."""
         self.models[label] = model
         self.filters[label] = pixels.filters_image(model)
+        if self.shared:
+            self.trained_by[label] = owner
 
     def remove(self, label: str) -> None:
         """A trained model leaves the choices, its files deleted."""
         self.filters.pop(label, None)
+        self.trained_by.pop(label, None)
         runs.remove(self.models.pop(label))
 
     def kernels(self, name, model: nn.Module):
@@ -165,8 +206,9 @@ class DrawRules:
     def read_strokes(self, value, model) -> dict:
         """The pad's value as JSON -> {"digit", "probabilities" (ten floats), "verdict"}; digit and
         probabilities are None when nothing is drawn."""
-        if model not in self.models:
-            raise Refused(f"No model {str(model)[:40]!r}; choose one of {', '.join(self.models)}.")
+        if model not in self.models or model in self.trained_by:  # the API carries no browser's token
+            served = [n for n in self.models if n not in self.trained_by]
+            raise Refused(f"No model {str(model)[:40]!r}; choose one of {', '.join(served)}.")
         g = render.glance(self.models[model], value)
         if g.probs is None and g.verdict != render.EMPTY:
             raise Refused(g.verdict)
@@ -193,6 +235,9 @@ class DrawRules:
         if self.shared and len(self.store.ids(p)) >= SHARED_CAP:
             raise Refused(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
                           "keeps: delete some under Your drawings first.")
+        if self.shared and (wait := self.corrections.take(self.owner(token))) is not None:
+            raise Refused(f"This browser has sent {self.corrections.most} corrections in a minute, "
+                          f"the most a shared page takes: try again in {wait:.0f} s.")
         chosen, base = self.model_for(name, who, token), self.models[self.default]
         mine = self.personal.get(p) or base  # before it learns this drawing; none yet: the base
         said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
@@ -206,7 +251,7 @@ class DrawRules:
         scorecard then."""
         p = self.profile(who, token)
         self.personal.update(p)
-        return self.picker(p, name), render.scorecard(self.store.drawings(p), self.default)
+        return self.picker(name, who, token), render.scorecard(self.store.drawings(p), self.default)
 
     def yours(self, p: int) -> Yours:
         kept = self.store.drawings(p)

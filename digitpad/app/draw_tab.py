@@ -66,10 +66,11 @@ class Draw:
     """What the other tabs need of this one."""
     picker: gr.Dropdown
     who: gr.Dropdown
-    add: Callable  # add(label, model): a freshly trained model joins the picker's choices
+    add: Callable  # add(label, model, owner): a model trained on the page joins the picker (DrawRules.add)
     remove: Callable  # remove(label): a trained model leaves them, its files deleted
     choices: Callable  # choices(name, who, token): the picker's update, `name` (None: its value) chosen
     owner: Callable  # owner(token): whose page this is (owners); refuses a token this server did not sign
+    shared: bool  # served beyond this machine (see DrawRules)
 
 
 def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.BrowserState) -> Draw:
@@ -79,8 +80,8 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
     tab = DrawTab(rules)
     tab.listen(demo, token)
     return Draw(tab.picker, tab.who, rules.add, rules.remove,
-                refusing(lambda name, who, token: dropdown(rules.picker(rules.profile(who, token), name))),
-                refusing(rules.owner))
+                refusing(lambda name, who, token: dropdown(rules.picker(name, who, token))),
+                refusing(rules.owner), shared)
 
 
 class DrawTab:

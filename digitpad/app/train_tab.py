@@ -12,6 +12,7 @@ import pandas as pd
 from .. import data, pixels, runs
 from ..models import MODELS
 from ..events import Progress, follow
+from ..limits import Limit
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load_model
 from .draw_tab import Draw, picture
@@ -20,6 +21,7 @@ from .refusal import refuse
 MNIST_TRAIN = 60_000 - data.VAL_SIZE  # MNIST training images once validation is carved off
 POLL_S = 0.5
 WEAK = 0.05  # a run this far below the shipped model's test accuracy joins the picker unchosen
+RUNS_PER_HOUR = 4  # runs a browser may ask for on a shared page (one trains at a time anyway)
 
 
 def mnist_note(root) -> str:
@@ -81,7 +83,7 @@ class Adopter:
             if run.folder not in self.adopted and run.weights().is_file():
                 model = load_model(run.model, run.weights())
                 self.adopted[run.folder] = label(model, self.models)
-                self.draw.add(self.adopted[run.folder], model)
+                self.draw.add(self.adopted[run.folder], model, run.owner)
                 for old in runs.beyond_keep(self.models):
                     self.draw.remove(old)
             return self.adopted.get(run.folder)
@@ -111,13 +113,17 @@ def summary(done: dict, run: Run, called: str, shipped: float) -> tuple[str, boo
 
 def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> None:
     root = data.default_data_dir()
-    adopt = Adopter(models, draw)
+    adopt, asked = Adopter(models, draw), Limit(RUNS_PER_HOUR, 3600)
 
     def train(arch, epochs, pen, images, who, token):
         """Start a run, then stream its progress; at the end the picker gains the model."""
+        owner = draw.owner(token)
+        if draw.shared and (wait := asked.take(owner)) is not None:
+            raise refuse(f"This browser has asked for {RUNS_PER_HOUR} runs in an hour, the most a "
+                         f"shared page allows: try again in {wait / 60:.0f} min.")
         try:
             run = Run.start(arch, int(epochs), pen, None if images >= MNIST_TRAIN else int(images),
-                            THREADS, owner=draw.owner(token), on_end=adopt.unwatched)
+                            THREADS, owner=owner, on_end=adopt.unwatched)
         except Busy as e:
             raise refuse(str(e))
         progress = Progress()
