@@ -1,7 +1,9 @@
 """The `digitpad` command: flags first, heavy imports (torch, gradio) only once they are read."""
 import argparse
 import errno
+import ipaddress
 import os
+import re
 import socket
 import sys
 
@@ -15,12 +17,23 @@ def port(text: str) -> int:
     return int(text)
 
 
+def host(text: str) -> str:
+    """A name, or an address; four dotted numbers must be an IPv4 address as written (Gradio's
+    own client refuses 127.0.0.01 with a traceback once the server is up)."""
+    if re.fullmatch(r"[0-9]+(\.[0-9]+){3}", text):
+        try:
+            ipaddress.IPv4Address(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address: {e}") from None
+    return text
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="digitpad",
         description="Launch the digitpad drawing pad in the browser: draw a digit and watch a "
                     "small CNN read it, layer by layer.")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", type=host, default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=7860, help="port, 1-65535 (default 7860)")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES,

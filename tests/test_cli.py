@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from clients import free_port
 
 from digitpad import home
@@ -69,6 +71,16 @@ def test_a_port_out_of_range_is_one_line():
     out = run("-m", "digitpad", "--port", "99999")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "'99999' is not a port: give a number from 1 to 65535" in out.stderr
+
+
+def test_a_host_that_is_no_address_is_one_line(capsys):
+    from digitpad.cli import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--host", "127.0.0.01"])
+    assert e.value.code == 2
+    assert "'127.0.0.01' is not an IPv4 address: Leading zeros are not permitted" in capsys.readouterr().err
+    assert [parse_args(["--host", h]).host for h in ("127.1", "0.0.0.0", "localhost")] == ["127.1", "0.0.0.0", "localhost"]
 
 
 def test_a_home_folder_that_cannot_be_written_is_one_line(tmp_path):
