@@ -8,6 +8,7 @@ from . import pendigits
 from .data import normalize
 from .inference import tta_probs
 from .canvas import ink_map
+from .weights import Loaded
 
 BLANK = -1  # the prediction recorded when preprocess saw nothing drawn
 
@@ -23,9 +24,9 @@ def sample_indices(n: int, count: int | None, seed: int = 0) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n, count, replace=False).tolist())
 
 
-def unseen_writers(model, writers) -> list[int]:
+def unseen_writers(model: Loaded, writers) -> list[int]:
     """The writers among `writers` that the model did not train on (its checkpoint records them)."""
-    trained = set(getattr(model, "meta", {}).get("pen_writers", []))
+    trained = set(model.meta.get("pen_writers", []))
     return sorted(set(int(w) for w in writers) - trained)
 
 

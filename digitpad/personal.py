@@ -11,38 +11,37 @@ import threading
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from . import home
 from .store import Store
 from .teaching import teach
-from .weights import WeightsError, load_model, save_weights
+from .weights import Loaded, WeightsError, load, save_weights
 
 
 class PersonalModels:
-    def __init__(self, store: Store, base: nn.Module, base_name: str, folder: Path | None = None):
-        self.store, self.base, self.base_name = store, base, base_name
-        self.base_sha256 = hashlib.sha256(Path(base.path).read_bytes()).hexdigest()
+    def __init__(self, store: Store, base: Loaded, folder: Path | None = None):
+        self.store, self.base, self.base_name = store, base, base.name
+        self.base_sha256 = hashlib.sha256(base.path.read_bytes()).hexdigest()
         self.folder = Path(folder or home.home() / "profiles")
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._models: dict[int, nn.Module | None] = {}
+        self._models: dict[int, Loaded | None] = {}
 
     def path(self, profile: int) -> Path:
         return self.folder / str(profile) / f"{self.base_name}.pt"
 
-    def get(self, profile: int) -> nn.Module | None:
+    def get(self, profile: int) -> Loaded | None:
         """The profile's model as last saved (it may lag its drawings), or None."""
         if profile not in self._models:
             self._models[profile] = self._load(profile)
         return self._models[profile]
 
-    def _load(self, profile: int) -> nn.Module | None:
+    def _load(self, profile: int) -> Loaded | None:
         path = self.path(profile)
         if not path.is_file():
             return None
         try:
-            model = load_model(self.base_name, path)
+            model = load(self.base_name, path)
         except WeightsError as e:  # taught again from the drawings on the next update
             print(f"digitpad: {e}", file=sys.stderr, flush=True)
             return None
@@ -57,7 +56,7 @@ class PersonalModels:
             return not ids
         return model.meta.get("drawings") == ids and model.meta.get("base_sha256") == self.base_sha256
 
-    def update(self, profile: int) -> nn.Module | None:
+    def update(self, profile: int) -> Loaded | None:
         """Teach the profile's model from its drawings unless it is current; None when it has
         no drawings. Waits while another teach of this profile runs."""
         with self._guard:
@@ -72,14 +71,12 @@ class PersonalModels:
                 return None
             x = torch.stack([d.input for d in drawings])
             labels = torch.tensor([d.label for d in drawings])
-            taught = teach(self.base, x, labels)
-            taught.meta = {"base": self.base_name, "base_sha256": self.base_sha256,
-                           "drawings": [d.id for d in drawings],
-                           "profile_created": self.store.created(profile)}
+            meta = {"base": self.base_name, "base_sha256": self.base_sha256,
+                    "drawings": [d.id for d in drawings], "profile_created": self.store.created(profile)}
+            taught = Loaded(self.base_name, teach(self.base.module, x, labels), self.path(profile), meta)
             try:
-                save_weights(taught, self.base_name, self.path(profile), **taught.meta)
+                save_weights(taught.module, self.base_name, taught.path, **meta)
             except OSError as e:  # a home turned read-only: the model serves from memory
-                print(f"digitpad: could not save {self.path(profile)}: {e}", file=sys.stderr, flush=True)
-            taught.path = self.path(profile)
+                print(f"digitpad: could not save {taught.path}: {e}", file=sys.stderr, flush=True)
             self._models[profile] = taught
             return taught

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import events, home
 from .settings import Settings
-from .weights import WeightsError, load_model
+from .weights import Loaded, WeightsError, load
 
 HELD_OUT_FOLD = 0  # with pen digits on, this writer group is held out and scored at the end
 THREADS = max(1, (os.cpu_count() or 2) - 1)  # a run's threads: one core stays with the pad
@@ -89,7 +89,7 @@ class Run:
         return self.folder / f"{self.model}.pt"
 
 
-def label(model, taken=()) -> str:
+def label(model: Loaded, taken=()) -> str:
     """How the picker names a trained model: "digitcnn (trained at 14:32)", with the day if
     it was not today, and the seconds if another name in `taken` is the same."""
     at = datetime.fromisoformat(model.meta["trained_at"])
@@ -98,7 +98,7 @@ def label(model, taken=()) -> str:
     return name if name not in taken else f"{name[:-1]}:{at.strftime('%S')})"
 
 
-def trained_models() -> dict:
+def trained_models() -> dict[str, Loaded]:
     """Every model the page has trained, oldest first, by picker label; a file that does not
     load is named and skipped, never fatal."""
     found = {}
@@ -106,7 +106,7 @@ def trained_models() -> dict:
         if path.name.endswith(".resume.pt"):
             continue
         try:
-            model = load_model(path.stem, path)
+            model = load(path.stem, path)
         except WeightsError as e:
             print(f"digitpad: skipped a trained model: {e}", file=sys.stderr)
             continue
@@ -114,7 +114,7 @@ def trained_models() -> dict:
     return found
 
 
-def is_trained(model) -> bool:
+def is_trained(model: Loaded) -> bool:
     """Whether a loaded model is one the page trained (its weights in a run folder)."""
     return model.path.parent.parent == trained_dir()
 
@@ -125,7 +125,7 @@ def beyond_keep(models: dict) -> list[str]:
     return [name for name, m in models.items() if is_trained(m)][:-KEEP]
 
 
-def remove(model) -> None:
+def remove(model: Loaded) -> None:
     """Delete a trained model's run folder: its weights, events, log and plots."""
     if not is_trained(model):
         raise ValueError(f"{model.path} is not a model trained on the page")

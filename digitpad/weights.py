@@ -3,6 +3,7 @@ import os
 import pickle
 import tempfile
 import warnings
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -75,8 +76,17 @@ def read_checkpoint(path: str | Path, hint: str = "", key: str = "state_dict") -
     return ckpt
 
 
-def load_model(name: str | None = None, weights: str | Path | None = None) -> nn.Module:
-    """A zoo model in eval mode with trained weights: the shipped ones unless `weights` is given."""
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity, as the module is
+class Loaded:
+    """A model with its weights loaded, where they came from and what their checkpoint says."""
+    name: str  # the architecture, whatever the page calls this copy
+    module: nn.Module  # in eval mode
+    path: Path
+    meta: dict  # what train.py (or a teach) recorded of the run
+
+
+def load(name: str | None = None, weights: str | Path | None = None) -> Loaded:
+    """A zoo model with trained weights: the shipped ones unless `weights` is given."""
     name = name or DEFAULT_MODEL
     if name not in MODELS:
         raise WeightsError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
@@ -93,7 +103,9 @@ def load_model(name: str | None = None, weights: str | Path | None = None) -> nn
     except RuntimeError as e:
         raise WeightsError(f"{path} does not fit the {name} architecture: "
                            f"{str(e).splitlines()[0]}. {hint}") from e
-    model.name = name  # the architecture, whatever the page calls this copy
-    model.meta = ckpt.get("meta", {})
-    model.path = path
-    return model.eval()
+    return Loaded(name, model.eval(), path, ckpt.get("meta", {}))
+
+
+def load_model(name: str | None = None, weights: str | Path | None = None) -> nn.Module:
+    """A zoo model in eval mode with trained weights: the shipped ones unless `weights` is given."""
+    return load(name, weights).module

@@ -2,14 +2,14 @@
 those trained on the page."""
 from . import runs
 from .models import MODELS
-from .weights import load_model, shipped_path
+from .weights import Loaded, load, shipped_path
 
 
-def load_models(default: str, weights: str | None) -> dict:
+def load_models(default: str, weights: str | None) -> dict[str, Loaded]:
     """The chosen model (from --weights if given) first, every other zoo model that ships, then
     the models trained on the page, oldest first: picker label -> model."""
-    models = {default: load_model(default, weights)}
+    models = {default: load(default, weights)}
     for name in MODELS:
         if name not in models and shipped_path(name).is_file():
-            models[name] = load_model(name)
+            models[name] = load(name)
     return {**models, **runs.trained_models()}

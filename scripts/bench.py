@@ -43,7 +43,7 @@ from digitpad.pendigits import CANVAS
 from digitpad.settings import FAST, SEEDS
 from digitpad.steps import evaluate, train_step
 from digitpad.train import build_trainable, fold_weights
-from digitpad.weights import load_model
+from digitpad.weights import load, load_model
 
 # The harness that drives the app (start it, draw in a browser) lives with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -573,9 +573,9 @@ def bench_teach(args):
     writers = set(pen.writers.tolist())
     rows = {k: [] for k in TEACH_K}  # (writer, base acc, taught acc, base errors, taught errors,
     for fold in range(pendigits.FOLDS):  # seconds, forgetting on writers, on MNIST test)
-        model = load_model("digitcnn", fold_weights("digitcnn", fold, source, retrain=False))
-        held = pendigits.fold_writers(writers, fold)
-        assert not held & set(model.meta["pen_writers"]), "a fold model read its own writers"
+        loaded = load("digitcnn", fold_weights("digitcnn", fold, source, retrain=False))
+        model, held = loaded.module, pendigits.fold_writers(writers, fold)
+        assert not held & set(loaded.meta["pen_writers"]), "a fold model read its own writers"
         known = pen.only(writers - held).drawn()
         rehearsal = teaching.rehearsal_set((mnist_x, mnist_y), (known.images, known.labels),
                                         args.rehearsal_per_digit)

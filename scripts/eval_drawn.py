@@ -20,7 +20,7 @@ from digitpad import drawn, home, pendigits, report, train
 from digitpad.data import denormalize, normalize
 from digitpad.models import MODELS
 from digitpad.names import DEFAULT_MODEL
-from digitpad.weights import WeightsError, load_model
+from digitpad.weights import Loaded, WeightsError, load
 
 
 def parse_args(argv=None):
@@ -62,9 +62,9 @@ def parse_args(argv=None):
     return args
 
 
-def read(model, name, source, writers, args) -> dict:
+def read(loaded: Loaded, name, source, writers, args) -> dict:
     """Read the unseen writers' digits on every variant; returns {variant: {writer: accuracy}}."""
-    unseen = drawn.unseen_writers(model, writers)
+    model, unseen = loaded.module, drawn.unseen_writers(loaded, writers)
     if not unseen:
         raise SystemExit(f"error: {name} trained on every writer in {source}, so none is left "
                          f"to read; use --folds")
@@ -109,8 +109,8 @@ def folds(source, writers, args) -> None:
     results = []
     for k in range(pendigits.FOLDS):
         print(f"fold {k}: holding out writers {sorted(pendigits.fold_writers(writers, k))}")
-        model = load_model(args.model, train.fold_weights(args.model, k, source, args.train_argv,
-                                                          retrain=not args.reuse))
+        model = load(args.model, train.fold_weights(args.model, k, source, args.train_argv,
+                                                    retrain=not args.reuse))
         results.append(read(model, f"{args.model}-fold{k}", source, writers, args))
     print(f"\n{args.model}, {pendigits.FOLDS} folds, writers never seen in training:")
     print("| canvas | " + " | ".join(f"fold {k}" for k in range(pendigits.FOLDS)) +
@@ -133,9 +133,9 @@ def main(argv=None):
         if args.folds:
             folds(source, writers, args)
         else:
-            model = load_model(args.model, args.weights)
-            print(f"{args.model}: trained on pen writers {model.meta.get('pen_writers') or 'none'}")
-            read(model, args.model, source, writers, args)
+            loaded = load(args.model, args.weights)
+            print(f"{args.model}: trained on pen writers {loaded.meta.get('pen_writers') or 'none'}")
+            read(loaded, args.model, source, writers, args)
     except (FileNotFoundError, WeightsError) as e:
         raise SystemExit(f"error: {e}")
     print(f"wrote confusion matrices and misses to {args.report_dir}/")

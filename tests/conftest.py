@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from digitpad import data, pendigits
-from digitpad.weights import WEIGHTS_DIR, load_model
+from digitpad.weights import WEIGHTS_DIR, load
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -104,15 +104,26 @@ def few_pen_digits(monkeypatch, small_pendigits) -> None:
 
 
 @pytest.fixture(scope="session")
-def model():
-    return load_model()
+def shipped():
+    """The shipped digitcnn with its record (path, checkpoint metadata)."""
+    return load()
 
 
 @pytest.fixture(scope="session")
-def fold_model():
+def model(shipped):
+    return shipped.module
+
+
+@pytest.fixture(scope="session")
+def fold_loaded():
     """digitcnn trained the shipped way with writer group 0 held out; it ships so that tests
     can read writers it never saw (the shipped digitcnn saw all thirty)."""
-    return load_model("digitcnn", WEIGHTS_DIR / "digitcnn-fold0.pt")
+    return load("digitcnn", WEIGHTS_DIR / "digitcnn-fold0.pt")
+
+
+@pytest.fixture(scope="session")
+def fold_model(fold_loaded):
+    return fold_loaded.module
 
 
 @pytest.fixture

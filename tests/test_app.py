@@ -23,12 +23,12 @@ def models():
     return load_models("digitcnn", None)
 
 
-def test_handler_reads_pen_drawings_and_fills_every_panel(fold_model, drawings, rng):
+def test_handler_reads_pen_drawings_and_fills_every_panel(fold_loaded, drawings, rng):
     """The page's path: strokes as the pad sends them -> rasterize -> preprocess -> panels."""
-    model = fold_model  # scored on writers it never trained on
+    model = fold_loaded.module  # scored on writers it never trained on
     filters = pixels.filters_image(model)
     right = 0
-    unseen = set(drawn.unseen_writers(model, {d.writer for d in drawings}))
+    unseen = set(drawn.unseen_writers(fold_loaded, {d.writer for d in drawings}))
     picks = [d for d in drawings if d.writer in unseen][:400:20]
     for d in picks:
         value = pendigits.pad_value(d, rng)
@@ -43,13 +43,13 @@ def test_handler_reads_pen_drawings_and_fills_every_panel(fold_model, drawings, 
 
 
 def test_layer_labels_give_each_shown_layer_its_shape(models):
-    assert render.layer_labels(models["digitcnn"]) == [
+    assert render.layer_labels(models["digitcnn"].module) == [
         "conv1: 16 x 28 x 28", "pool1: 16 x 14 x 14", "conv2: 32 x 14 x 14", "pool2: 32 x 7 x 7"]
-    assert render.layer_labels(models["widekernel"])[0] == "conv1: 25 x 9 x 9"
+    assert render.layer_labels(models["widekernel"].module)[0] == "conv1: 25 x 9 x 9"
 
 
 def test_handler_empty_and_unsure_states(models):
-    p = render.panels(models["digitcnn"], strokes.empty())
+    p = render.panels(models["digitcnn"].module, strokes.empty())
     assert p.verdict == render.EMPTY and p.probs is None and p.layers == []
     assert render.verdict([0.5, 0.3] + [0.025] * 8).startswith("Not sure: maybe 0 (50%), or 1 (30%)")
 

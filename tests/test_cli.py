@@ -150,8 +150,8 @@ def test_a_built_wheel_loads_every_model_and_serves_the_page_outside_the_checkou
     installed = run("-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel))
     assert installed.returncode == 0, installed.stderr
     env = {**os.environ, "PYTHONPATH": str(target), "DIGITPAD_HOME": str(tmp_path / "home")}
-    out = run("-c", WITHOUT_EDITABLE + "import digitpad\nfrom digitpad.models import MODELS\n"
-                    "for name in MODELS:\n    print(digitpad.load_model(name).path)\n",
+    out = run("-c", WITHOUT_EDITABLE + "from digitpad.models import MODELS\nfrom digitpad.weights import load\n"
+                    "for name in MODELS:\n    print(load(name).path)\n",
               cwd="/", env=env)
     assert out.returncode == 0, out.stderr
     paths = out.stdout.split()

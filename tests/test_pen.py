@@ -10,7 +10,7 @@ import torch
 
 from digitpad import pendigits
 from digitpad.train import main
-from digitpad.weights import load_model
+from digitpad.weights import load
 
 
 @pytest.fixture
@@ -80,15 +80,15 @@ def test_training_with_pen_digits_lowers_the_loss_and_records_its_writers(
     assert losses[1] < losses[0] < 2.3
     assert all(0 <= h["pen_val_acc"] <= 1 for h in report["history"])
     held = pendigits.fold_writers(range(1, 31), 1)
-    model = load_model("digitcnn", tmp_path / "w" / "digitcnn.pt")
-    assert model.meta["pen_writers"] == sorted(set(range(1, 31)) - held)
-    assert model.meta["fold"] == 1 and model.meta["data"] == "mnist+pen"
+    meta = load("digitcnn", tmp_path / "w" / "digitcnn.pt").meta
+    assert meta["pen_writers"] == sorted(set(range(1, 31)) - held)
+    assert meta["fold"] == 1 and meta["data"] == "mnist+pen"
 
 
 def test_mnist_only_training_records_no_pen_writers(tmp_path, mnist_root, few_pen_digits):
     main(["--data", "mnist", "--data-dir", str(mnist_root), "--out", str(tmp_path / "w"),
           "--report-dir", str(tmp_path / "r"), "--limit", "1000", "--val-size", "500", "--epochs", "1"])
-    assert load_model("digitcnn", tmp_path / "w" / "digitcnn.pt").meta["pen_writers"] == []
+    assert load("digitcnn", tmp_path / "w" / "digitcnn.pt").meta["pen_writers"] == []
 
 
 def test_a_fold_needs_pen_data():

@@ -16,15 +16,15 @@ from digitpad import data, drawn, pendigits, pixels, teaching
 from digitpad.personal import PersonalModels
 from digitpad.store import Read, ReadOnly, Store, png
 from digitpad.steps import evaluate
-from digitpad.weights import load_model
+from digitpad.weights import load
 
 WRITER = 28  # held out of fold 0; the writer the fold models read worst
 
 
 @pytest.fixture(scope="module")
-def rehearsal(mnist_root, small_pendigits, fold_model):
+def rehearsal(mnist_root, small_pendigits, fold_loaded):
     """Rehearsal as bench.py builds it for fold 0: MNIST and pen digits of the fold's own writers."""
-    pen = [d for d in pendigits.load(small_pendigits) if d.writer in fold_model.meta["pen_writers"]]
+    pen = [d for d in pendigits.load(small_pendigits) if d.writer in fold_loaded.meta["pen_writers"]]
     x = data.denormalize(pendigits.inputs(pen))
     keep = ~x.isnan().flatten(1).any(1)
     mnist = data.load_mnist(mnist_root, train=True)
@@ -44,10 +44,10 @@ def writer(drawings):
     return x, labels, shown & drawn, ~shown
 
 
-def test_teach_learns_a_writer_it_never_saw_and_forgets_little(fold_model, drawings, writer, rehearsal,
-                                                                 mnist_test):
+def test_teach_learns_a_writer_it_never_saw_and_forgets_little(fold_model, fold_loaded, drawings, writer,
+                                                                 rehearsal, mnist_test):
     x, labels, shown, rest = writer
-    assert WRITER not in fold_model.meta["pen_writers"]
+    assert WRITER not in fold_loaded.meta["pen_writers"]
     before = {k: v.clone() for k, v in fold_model.state_dict().items()}
     taught = digitpad.teach(fold_model, x[shown], labels[shown], rehearsal)
     assert all(torch.equal(before[k], v) for k, v in fold_model.state_dict().items())
@@ -57,7 +57,7 @@ def test_teach_learns_a_writer_it_never_saw_and_forgets_little(fold_model, drawi
     assert errors(taught, x[rest], labels[rest]) <= errors(fold_model, x[rest], labels[rest]) // 2
 
     # Everyone else: other writers the fold model never saw, and MNIST's test set.
-    others = drawn.sample([d for d in drawings if d.writer not in fold_model.meta["pen_writers"]
+    others = drawn.sample([d for d in drawings if d.writer not in fold_loaded.meta["pen_writers"]
                            and d.writer != WRITER], 300, seed=5)
     ox, oy = pendigits.inputs(others, seed=5), torch.tensor([d.label for d in others])
     assert errors(taught, ox, oy) <= errors(fold_model, ox, oy) + 3
@@ -107,9 +107,9 @@ def test_a_corrupt_or_foreign_database_is_moved_aside(tmp_path, content, capsys,
     assert capsys.readouterr().err == ""
 
 
-def test_two_tabs_teaching_at_once_lose_no_drawing(tmp_path, model, drawings):
+def test_two_tabs_teaching_at_once_lose_no_drawing(tmp_path, shipped, drawings):
     store = Store(tmp_path / "drawings.sqlite")
-    personal = PersonalModels(store, model, "digitcnn", tmp_path / "profiles")
+    personal = PersonalModels(store, shipped, tmp_path / "profiles")
     me = store.profile("me")
 
     def tab(seed, picks):
@@ -124,7 +124,7 @@ def test_two_tabs_teaching_at_once_lose_no_drawing(tmp_path, model, drawings):
         t.join()
     assert len(store.ids(me)) == 8
     assert personal.get(me).meta["drawings"] == store.ids(me)
-    assert load_model("digitcnn", personal.path(me)).meta["drawings"] == store.ids(me)
+    assert load("digitcnn", personal.path(me)).meta["drawings"] == store.ids(me)
 
 
 KILL = """
@@ -137,7 +137,7 @@ from test_teach import add_drawings
 from digitpad.pendigits import load
 store = Store({db!r})
 me = store.profile("me")
-models = personal.PersonalModels(store, weights.load_model(), "digitcnn", {folder!r})
+models = personal.PersonalModels(store, weights.load(), {folder!r})
 drawings = load({pen!r})
 add_drawings(store, me, drawings, np.random.default_rng(0), 3)
 models.update(me)
@@ -156,7 +156,7 @@ models.update(me)
 
 
 @pytest.mark.parametrize("point", ["mid-teach", "mid-save"])
-def test_killed_mid_teach_leaves_the_previous_model(tmp_path, model, pendigits_path, point):
+def test_killed_mid_teach_leaves_the_previous_model(tmp_path, shipped, pendigits_path, point):
     target, at_call = {"mid-teach": ("teaching.train_step", 10),
                        "mid-save": ("weights.os.replace", 1)}[point]
     script = KILL.format(tests=str(__file__.rsplit("/", 1)[0]), db=str(tmp_path / "d.sqlite"),
@@ -166,31 +166,31 @@ def test_killed_mid_teach_leaves_the_previous_model(tmp_path, model, pendigits_p
     assert run.returncode == -9, run.stderr
     store = Store(tmp_path / "d.sqlite")
     me = store.profile("me")
-    personal = PersonalModels(store, model, "digitcnn", tmp_path / "profiles")
+    personal = PersonalModels(store, shipped, tmp_path / "profiles")
     assert len(store.ids(me)) == 4  # the drawing was kept ...
     assert personal.get(me).meta["drawings"] == store.ids(me)[:3]  # ... the old model still loads
     assert not personal.current(me)
     assert personal.update(me).meta["drawings"] == store.ids(me)  # and the next teach catches up
 
 
-def test_a_fresh_database_never_gets_the_old_ones_personal_models(tmp_path, model, drawings, rng):
+def test_a_fresh_database_never_gets_the_old_ones_personal_models(tmp_path, shipped, drawings, rng):
     """The database is moved aside (damaged) and begun afresh: its profile 1 is not the old one."""
     store = Store(tmp_path / "drawings.sqlite")
     me = store.profile("me")
     add_drawings(store, me, drawings, rng, 3)
-    assert PersonalModels(store, model, "digitcnn", tmp_path / "profiles").update(me) is not None
+    assert PersonalModels(store, shipped, tmp_path / "profiles").update(me) is not None
     (tmp_path / "drawings.sqlite").rename(tmp_path / "drawings.sqlite.bad")
     time.sleep(0.01)  # a later creation stamp, as any real reset has
     fresh = Store(tmp_path / "drawings.sqlite")
     again = fresh.profile("me")
     add_drawings(fresh, again, drawings[10:], rng, 3)
     assert again == me and fresh.ids(again) == [1, 2, 3]  # the ids the old model learned
-    personal = PersonalModels(fresh, model, "digitcnn", tmp_path / "profiles")
+    personal = PersonalModels(fresh, shipped, tmp_path / "profiles")
     assert personal.get(again) is None and not personal.current(again)
     assert personal.update(again).meta["profile_created"] == fresh.created(again)
 
 
-def test_a_store_turned_read_only_says_so_and_keeps_what_it_held(tmp_path, model, drawings, rng,
+def test_a_store_turned_read_only_says_so_and_keeps_what_it_held(tmp_path, shipped, drawings, rng,
                                                                 monkeypatch, capsys):
     """The home is remounted read-only while the page runs (simulated: a read-only connection,
     and a save that fails as on such a disk): saving says why in a sentence, nothing saved is lost."""
@@ -212,17 +212,17 @@ def test_a_store_turned_read_only_says_so_and_keeps_what_it_held(tmp_path, model
     def unwritable(*args, **kwargs):
         raise OSError(30, "Read-only file system")
     monkeypatch.setattr("digitpad.personal.save_weights", unwritable)
-    taught = PersonalModels(again, model, "digitcnn", tmp_path / "profiles").update(me)
+    taught = PersonalModels(again, shipped, tmp_path / "profiles").update(me)
     assert taught.meta["drawings"] == again.ids(me)  # taught, and served from memory
     assert "could not save" in capsys.readouterr().err
 
 
-def test_a_model_whose_base_changed_is_taught_again(tmp_path, model, fold_model, drawings, rng):
+def test_a_model_whose_base_changed_is_taught_again(tmp_path, shipped, fold_loaded, drawings, rng):
     store = Store(tmp_path / "drawings.sqlite")
     me = store.profile("me")
     add_drawings(store, me, drawings, rng, 3)
-    PersonalModels(store, model, "digitcnn", tmp_path / "profiles").update(me)
-    later = PersonalModels(store, fold_model, "digitcnn", tmp_path / "profiles")  # new base weights
+    PersonalModels(store, shipped, tmp_path / "profiles").update(me)
+    later = PersonalModels(store, fold_loaded, tmp_path / "profiles")  # new base weights
     assert not later.current(me)
     assert later.update(me).meta["base_sha256"] == later.base_sha256
 

@@ -15,7 +15,7 @@ from digitpad.events import Events, Progress, follow
 from digitpad.settings import FAST, SEEDS
 from digitpad.steps import evaluate
 from digitpad.train import fit, main, parse_args, schedule
-from digitpad.weights import load_model
+from digitpad.weights import load
 
 SMALL = ["--data", "mnist", "--limit", "2000", "--val-size", "1000", "--patience", "9"]  # pen data: test_pen.py
 
@@ -35,8 +35,7 @@ def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_
     losses = [h["train_loss"] for h in report["history"]]
     assert losses[1] < losses[0] < 2.3
     assert report["val_acc"] > 0.85
-    model = load_model("digitcnn", weights=tmp_path / "w" / "digitcnn.pt")
-    assert model.meta["epochs"] == 2
+    assert load("digitcnn", weights=tmp_path / "w" / "digitcnn.pt").meta["epochs"] == 2
     assert {p.name for p in (tmp_path / "r" / "digitcnn").iterdir()} == \
         {"curves.png", "confusion.png", "misses.png"}
     assert not (tmp_path / "w" / "digitcnn.resume.pt").exists()

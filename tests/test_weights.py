@@ -10,7 +10,7 @@ import torch
 from digitpad import data, load_model
 from digitpad.models import MODELS, build_model
 from digitpad.steps import evaluate
-from digitpad.weights import WeightsError, save_weights, shipped_path
+from digitpad.weights import WeightsError, load, save_weights, shipped_path
 
 
 def test_shipped_digitcnn_reaches_99_4_on_mnist_test(mnist_test):
@@ -23,11 +23,11 @@ def test_shipped_digitcnn_reaches_99_4_on_mnist_test(mnist_test):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_zoo_model_ships_with_its_metrics(name, mnist_test):
-    model = load_model(name)
+    loaded = load(name)
     images, labels = mnist_test
-    _, acc, _ = evaluate(model, images[:2000], labels[:2000])
+    _, acc, _ = evaluate(loaded.module, images[:2000], labels[:2000])
     assert acc > 0.98
-    assert model.meta["test_acc"] > 0.98 and model.meta["normalize"] == [data.MEAN, data.STD]
+    assert loaded.meta["test_acc"] > 0.98 and loaded.meta["normalize"] == [data.MEAN, data.STD]
 
 
 def test_missing_file_says_how_to_train(tmp_path):

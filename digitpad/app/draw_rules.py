@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torch import nn
 
 from .. import home, owners, pixels, render, runs, strokes
 from ..inference import classify
 from ..limits import Limit
 from ..personal import PersonalModels
 from ..store import Read, ReadOnly, Store
+from ..weights import Loaded
 
 # What a page served beyond this machine (shared) allows each browser, and all of them.
 SHARED_CAP = 500  # drawings a profile keeps
@@ -58,15 +58,15 @@ class DrawRules:
     `shared`: served beyond this machine, so each browser sees only the profiles it made and
     a profile keeps at most SHARED_CAP drawings."""
 
-    def __init__(self, models: dict[str, nn.Module], default: str, shared: bool):
+    def __init__(self, models: dict[str, Loaded], default: str, shared: bool):
         self.models, self.default, self.shared = models, default, shared
-        self.filters = {name: pixels.filters_image(m) for name, m in models.items()}
+        self.filters = {name: pixels.filters_image(m.module) for name, m in models.items()}
         # Tables and layer labels go by architecture (model.name): a trained digitcnn shares digitcnn's.
-        self.tables = {m.name: render.architecture(m) for m in models.values()}
-        self.labels = {m.name: render.layer_labels(m) for m in models.values()}
+        self.tables = {m.name: render.architecture(m.module) for m in models.values()}
+        self.labels = {m.name: render.layer_labels(m.module) for m in models.values()}
         self.slots = max(map(len, self.labels.values()))  # images for layers; widekernel shows fewer
         self.store = Store(home.store_path())
-        self.personal = PersonalModels(self.store, models[default], default)
+        self.personal = PersonalModels(self.store, models[default])
         self._drawn_last: dict[str, int] = {}  # page (session) -> hash of its last pen-up's drawing
         self._exports: dict[int, Path] = {}  # profile -> the zip of its drawings last made
         self.trained_by: dict[str, str] = {}  # label -> owner, of models trained on a shared page
@@ -119,7 +119,7 @@ class DrawRules:
 
     # Models and the picker
 
-    def model_for(self, name, who, token) -> nn.Module:
+    def model_for(self, name, who, token) -> Loaded:
         """A served model by name, else (MINE) the profile's own model, else the default."""
         if name in self.models:
             if name in self.trained_by and not self.usable(name, self.owner(token)):
@@ -145,7 +145,7 @@ class DrawRules:
             name = MINE
         return Picker(choices, name if name in dict(choices).values() else self.default)
 
-    def mine_label(self, model: nn.Module) -> str:
+    def mine_label(self, model: Loaded) -> str:
         n = len(model.meta["drawings"])
         return f"{self.default} + your {n} drawing{'s' * (n != 1)}"
 
@@ -161,11 +161,11 @@ class DrawRules:
         self.remove(name)
         return self.picker(self.default, who, token)
 
-    def add(self, label: str, model: nn.Module, owner: str = owners.LOCAL) -> None:
+    def add(self, label: str, model: Loaded, owner: str = owners.LOCAL) -> None:
         """A model trained on the page joins the picker's choices: on a shared page, only those
         of the browser that trained it (`owner`)."""
         self.models[label] = model
-        self.filters[label] = pixels.filters_image(model)
+        self.filters[label] = pixels.filters_image(model.module)
         if self.shared:
             self.trained_by[label] = owner
 
@@ -175,14 +175,14 @@ class DrawRules:
         self.trained_by.pop(label, None)
         runs.remove(self.models.pop(label))
 
-    def kernels(self, name, model: nn.Module):
-        return self.filters[name] if name in self.filters else pixels.filters_image(model)
+    def kernels(self, name, model: Loaded):
+        return self.filters[name] if name in self.filters else pixels.filters_image(model.module)
 
     # Readings
 
     def read(self, value, name, who, token) -> tuple[render.Glance, Last | None]:
         """The pad's value read by the chosen model, and (input, value) kept for what follows."""
-        g = render.glance(self.model_for(name, who, token), value)
+        g = render.glance(self.model_for(name, who, token).module, value)
         return g, None if g.x is None else (g.x, value)
 
     def pen_up(self, page: str, value) -> None:
@@ -196,12 +196,12 @@ class DrawRules:
         return self._drawn_last.get(page, hash(value)) != hash(value)
 
     def panels(self, value, name, who, token) -> render.Panels:
-        return render.panels(self.model_for(name, who, token), value, self.filters.get(name))
+        return render.panels(self.model_for(name, who, token).module, value, self.filters.get(name))
 
-    def switch(self, last: Last | None, name, who, token) -> tuple[nn.Module, render.Panels]:
+    def switch(self, last: Last | None, name, who, token) -> tuple[Loaded, render.Panels]:
         """Another model, and its reading of the last drawing (an empty one without)."""
         model = self.model_for(name, who, token)
-        return model, render.reading(model, last and last[0], self.filters.get(name))
+        return model, render.reading(model.module, last and last[0], self.filters.get(name))
 
     def read_strokes(self, value, model) -> dict:
         """The pad's value as JSON -> {"digit", "probabilities" (ten floats), "verdict"}; digit and
@@ -209,7 +209,7 @@ class DrawRules:
         if model not in self.models or model in self.trained_by:  # the API carries no browser's token
             served = [n for n in self.models if n not in self.trained_by]
             raise Refused(f"No model {str(model)[:40]!r}; choose one of {', '.join(served)}.")
-        g = render.glance(self.models[model], value)
+        g = render.glance(self.models[model].module, value)
         if g.probs is None and g.verdict != render.EMPTY:
             raise Refused(g.verdict)
         return {"digit": g.digit, "probabilities": None if g.probs is None else list(g.probs.values()),
@@ -217,7 +217,7 @@ class DrawRules:
 
     def look_closer(self, last: Last | None, name, who, token, slot: int, at: tuple[int, int]):
         """The clicked unit of the `slot`-th layer's maps: (image, text), or None between tiles."""
-        model = self.model_for(name, who, token)
+        model = self.model_for(name, who, token).module
         if last is None or slot >= len(model.feature_layers):
             raise Refused("Draw a digit first, then click a tile of a feature map.")
         return render.look_closer(model, last[0], model.feature_layers[slot], *at)
@@ -238,8 +238,8 @@ class DrawRules:
         if self.shared and (wait := self.corrections.take(self.owner(token))) is not None:
             raise Refused(f"This browser has sent {self.corrections.most} corrections in a minute, "
                           f"the most a shared page takes: try again in {wait:.0f} s.")
-        chosen, base = self.model_for(name, who, token), self.models[self.default]
-        mine = self.personal.get(p) or base  # before it learns this drawing; none yet: the base
+        chosen, base = self.model_for(name, who, token).module, self.models[self.default].module
+        mine = (self.personal.get(p) or self.models[self.default]).module  # before it learns this drawing
         said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
         self.store.add(p, x, pixels.thumbnail(strokes.parse(value)),
                        said[chosen] if label is None else label,

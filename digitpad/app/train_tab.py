@@ -14,7 +14,7 @@ from ..models import MODELS
 from ..events import Progress, follow
 from ..limits import Limit
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
-from ..weights import WeightsError, load_model
+from ..weights import WeightsError, load
 from .draw_tab import Draw, picture
 from .refusal import refuse
 
@@ -81,7 +81,7 @@ class Adopter:
         """The run's label in the picker; None when the run saved nothing."""
         with self.lock:
             if run.folder not in self.adopted and run.weights().is_file():
-                model = load_model(run.model, run.weights())
+                model = load(run.model, run.weights())
                 self.adopted[run.folder] = label(model, self.models)
                 self.draw.add(self.adopted[run.folder], model, run.owner)
                 for old in runs.beyond_keep(self.models):
