@@ -199,7 +199,7 @@ def test_trained_models_join_the_picker_after_a_restart(own_home, monkeypatch, m
     assert models[trained].path == folder / "digitcnn.pt"
 
 
-def test_the_page_keeps_the_newest_five_trained_models(own_home, monkeypatch, model):
+def test_the_page_keeps_the_newest_five_trained_models(own_home, monkeypatch, shipped):
     from types import SimpleNamespace
 
     from digitpad import runs
@@ -207,8 +207,8 @@ def test_the_page_keeps_the_newest_five_trained_models(own_home, monkeypatch, mo
     monkeypatch.setenv("DIGITPAD_HOME", str(own_home))
     trained = {f"run {i}": SimpleNamespace(path=runs.trained_dir() / f"2026010{i}" / "digitcnn.pt")
                for i in range(7)}
-    assert runs.beyond_keep({"digitcnn": model, **trained}) == ["run 0", "run 1"]
-    assert runs.beyond_keep({"digitcnn": model, "run 0": trained["run 0"]}) == []
+    assert runs.beyond_keep({"digitcnn": shipped, **trained}) == ["run 0", "run 1"]
+    assert runs.beyond_keep({"digitcnn": shipped, "run 0": trained["run 0"]}) == []
 
 
 def test_one_run_at_a_time_and_stop_keeps_no_half_epoch(tmp_path, monkeypatch, mnist_root):

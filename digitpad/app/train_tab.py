@@ -127,13 +127,16 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
         except Busy as e:
             raise refuse(str(e))
         progress = Progress()
-        yield progress_bar(None), None, None, gr.skip(), "", gr.skip()
+        yield {bar: progress_bar(None), loss: None, accuracy: None, result: ""}
         while True:
             alive = run.running()  # asked first, so the read below has every last event
             progress = follow(progress, run.events())
-            kernels = pixels.grid(np.asarray(progress.kernels, np.float32)) if progress.kernels else gr.skip()
-            yield (progress_bar(progress.bar) if progress.bar else gr.skip(), curves(progress.points, LOSS),
-                   curves(progress.points, ACCURACY), kernels, gr.skip(), gr.skip())
+            shown = {loss: curves(progress.points, LOSS), accuracy: curves(progress.points, ACCURACY)}
+            if progress.bar:
+                shown[bar] = progress_bar(progress.bar)
+            if progress.kernels:
+                shown[kernels] = pixels.grid(np.asarray(progress.kernels, np.float32))
+            yield shown
             if not alive:
                 break
             time.sleep(POLL_S)
@@ -141,7 +144,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
         if done is None:  # the reason replaces the bar
             said = ("Stopped before the first epoch ended: nothing was saved." if run.stopped else
                     f"Training failed: {run.last_words()}")
-            yield bar_html(said), gr.skip(), gr.skip(), gr.skip(), "", gr.skip()
+            yield {bar: bar_html(said), result: ""}
             return
         try:
             called = adopt(run)
@@ -149,7 +152,7 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
             raise refuse(f"The run ended but its weights do not load: {e}")
         shipped = models.get(run.model, models[default]).meta.get("test_acc", 0)
         said, weak = summary(done, run, called, shipped)
-        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), said, draw.choices(None if weak else called, who, token)
+        yield {result: said, draw.picker: draw.choices(None if weak else called, who, token)}
 
     def stop(token):
         run = Run.current
