@@ -17,6 +17,7 @@ from .weights import Loaded, WeightsError, load
 HELD_OUT_FOLD = 0  # with pen digits on, this writer group is held out and scored at the end
 THREADS = max(1, (os.cpu_count() or 2) - 1)  # a run's threads: one core stays with the pad
 KEEP = 5  # trained models the page keeps: a sixth run's model pushes out the oldest
+SERVER_PID = "DIGITPAD_SERVER_PID"  # tells a run which process started it (train.end_with_parent)
 
 
 def trained_dir() -> Path:
@@ -47,8 +48,8 @@ class Run:
         with open(self.log_path, "w") as log:
             # SIGINT as a terminal gives it (a server started in the background ignores it, and
             # its children would inherit that): Stop must reach the run's own Ctrl-C handling.
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", SERVER_PID: str(os.getpid())}
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     @classmethod

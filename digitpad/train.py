@@ -22,6 +22,7 @@ from tqdm import tqdm
 from . import data, home, pendigits, report
 from .events import Events
 from .models import MODELS, build_model
+from .runs import SERVER_PID
 from .settings import FAST, RECIPE_FIELDS, RECIPES, Settings
 from .steps import evaluate, train_step
 from .weights import WeightsError, read_checkpoint, save_atomic, save_weights
@@ -346,8 +347,9 @@ def all_pen_digits(s: Settings) -> pendigits.PenSet | None:
 
 def end_with_parent() -> None:
     """A page's run stops as with Ctrl-C (its best finished epoch kept) once the server that
-    started it is gone, killed or crashed: no run is left behind training for nobody."""
-    parent = os.getppid()
+    started it is gone, killed or crashed: no run is left behind training for nobody. The server
+    names itself, so that one gone while this process was still starting is noticed too."""
+    parent = int(os.environ.get(SERVER_PID) or os.getppid())
 
     def watch():
         while os.getppid() == parent:
