@@ -56,7 +56,7 @@ class DrawRules:
     """The rules for a dict of loaded models (picker label -> model), which grows as runs finish.
 
     `shared`: served beyond this machine, so each browser sees only the profiles it made and
-    a profile keeps at most SHARED_CAP drawings."""
+    the models it trained, within the caps above."""
 
     def __init__(self, models: dict[str, Loaded], default: str, shared: bool):
         self.models, self.default, self.shared = models, default, shared

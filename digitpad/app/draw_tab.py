@@ -85,6 +85,8 @@ def build(demo: gr.Blocks, models: dict, default: str, shared: bool, token: gr.B
 
 
 class DrawTab:
+    """The tab's components (made by layout) and its handlers (wired by listen)."""
+
     def __init__(self, rules: DrawRules):
         self.rules = rules
         self.layout()
