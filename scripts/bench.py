@@ -615,6 +615,13 @@ def bench_teach(args):
               f"{max(forget_mnist) * 100:+.2f} pt |")
 
 
+def positive(text: str) -> int:
+    """A count of at least one: a table of none has no median to print."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of at least 1")
+    return int(text)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sections", nargs="*", metavar="{" + ",".join(SECTIONS) + "}",
@@ -627,11 +634,11 @@ def main(argv=None):
                    help="models for the latency run")
     p.add_argument("--pendigits", default=None,
                    help="UCI pendigits-orig.tra for the browser and teach runs (default $DIGITPAD_PENDIGITS)")
-    p.add_argument("--students", type=int, nargs="+", default=[30],
+    p.add_argument("--students", type=positive, nargs="+", default=[30],
                    help="simulated students in the class run, one run for each number given (default 30)")
     p.add_argument("--seconds", type=float, default=60, help="how long each class run draws (default 60)")
-    p.add_argument("--clicks", type=int, default=5, help="corrections timed in the browser run")
-    p.add_argument("--strokes", type=int, default=5, help="drawings timed from pen-up in the browser run")
+    p.add_argument("--clicks", type=positive, default=5, help="corrections timed in the browser run")
+    p.add_argument("--strokes", type=positive, default=5, help="drawings timed from pen-up in the browser run")
     p.add_argument("--rehearsal-per-digit", type=int, default=teaching.REHEARSAL_PER_DIGIT,
                    help="MNIST and pen images of each digit that teach rehearses "
                         f"(default {teaching.REHEARSAL_PER_DIGIT}, as shipped)")
