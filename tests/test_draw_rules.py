@@ -160,3 +160,8 @@ def test_a_limit_counts_each_key_in_a_sliding_window():
     assert limit.take("a") == 0.5
     now[0] = 60.0
     assert limit.take("a") is None
+    for n in range(10_001):  # tokens a script made up, one action each
+        limit.take(f"fake {n}")
+    now[0] = 200.0
+    limit.take("b")
+    assert set(limit.times) == {"b"}  # the idle ones are forgotten
