@@ -1,6 +1,8 @@
 """The reading pipeline, as pure functions: a canvas or the pad's strokes -> preprocess ->
 classify -> heat maps -> what the page shows (Glance while the pen moves, Panels at pen-up),
-the closer look at one unit and the architecture table. The pictures come from pixels."""
+the closer look at one unit and the architecture table. The pictures come from pixels; the
+verdict's words are made here because the API, which has no page, answers with them too (the
+page's other wording lives in app/)."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,10 +51,6 @@ def look_closer(model: nn.Module, x: torch.Tensor, layer: str, px: int, py: int)
     return closer(x, maps, unit, field), text
 
 
-WHY = ("Red pixels pushed the network toward the digit, blue pixels away from it: each pixel's "
-       "share of the change from a blank canvas to your drawing (integrated gradients).")
-
-
 def architecture(model: nn.Module) -> list[list]:
     """Rows of layer, output shape, parameters and receptive field, from the input to the total."""
     rows = [[f.name, " x ".join(map(str, f.shape)), f.parameters, f"{f.field} x {f.field}"]
@@ -87,18 +85,6 @@ def verdict(probs: list[float]) -> str:
         return (f"Not sure: maybe {top} ({probs[top]:.0%}), or {second} ({probs[second]:.0%}). "
                 f"Try drawing it larger or more clearly.")
     return f"It's a {top} ({probs[top]:.0%} sure)."
-
-
-def scorecard(drawings: list, base_name: str) -> str:
-    """How the base model and the person's own model read the person's drawings, in a sentence."""
-    if not drawings:
-        return ("No drawings yet. After a reading, press **Right** or the digit it was: "
-                "digitpad keeps the drawing and learns your style from it.")
-    n = len(drawings)
-    base = sum(d.base_said == d.label for d in drawings)
-    mine = sum(d.mine_said == d.label for d in drawings)
-    return (f"On your {n} drawing{'s' * (n != 1)}, {base_name} read {base} right; your model "
-            f"read {mine} right, each before it learned that drawing.")
 
 
 EMPTY = "Draw a digit (0-9) on the pad: the prediction and every layer update after each stroke."

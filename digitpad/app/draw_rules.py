@@ -52,6 +52,18 @@ class Yours:
 Last = tuple[torch.Tensor, str]  # the last pen-up's 28x28 input and the pad's value it came from
 
 
+def scorecard(drawings: list, base_name: str) -> str:
+    """How the base model and the person's own model read the person's drawings, in a sentence."""
+    if not drawings:
+        return ("No drawings yet. After a reading, press **Right** or the digit it was: "
+                "digitpad keeps the drawing and learns your style from it.")
+    n = len(drawings)
+    base = sum(d.base_said == d.label for d in drawings)
+    mine = sum(d.mine_said == d.label for d in drawings)
+    return (f"On your {n} drawing{'s' * (n != 1)}, {base_name} read {base} right; your model "
+            f"read {mine} right, each before it learned that drawing.")
+
+
 class DrawRules:
     """The rules for a dict of loaded models (picker label -> model), which grows as runs finish.
 
@@ -251,14 +263,14 @@ class DrawRules:
         scorecard then."""
         p = self.profile(who, token)
         self.personal.update(p)
-        return self.picker(name, who, token), render.scorecard(self.store.drawings(p), self.default)
+        return self.picker(name, who, token), scorecard(self.store.drawings(p), self.default)
 
     def yours(self, p: int) -> Yours:
         kept = self.store.drawings(p)
         shown = [(Image.open(io.BytesIO(d.canvas)) if d.canvas else pixels.input_image(d.input),
                   f"{d.label}" + (f" (read as {d.said})" if d.said != d.label else ""))
                  for d in reversed(kept)]
-        return Yours(shown, render.scorecard(kept, self.default),
+        return Yours(shown, scorecard(kept, self.default),
                      self.export(p) if kept else self.unexport(p))
 
     def export(self, p: int) -> Path | None:

@@ -17,6 +17,8 @@ from .refusal import refuse
 
 VIEW28_EMPTY = "<p>The 28 x 28 image the model reads appears here.</p>"
 NOTHING_DRAWN = "Draw a digit first, then say which it was."
+WHY = ("Red pixels pushed the network toward the digit, blue pixels away from it: each pixel's "
+       "share of the change from a blank canvas to your drawing (integrated gradients).")
 
 
 def view28(image: np.ndarray | None) -> str:
@@ -123,7 +125,7 @@ class DrawTab:
                 with gr.Row(elem_id="why"):
                     self.reasons = [picture(label=label, height=190, buttons=[])
                                     for label in ("Toward its answer", "Toward the runner-up")]
-                self.why_text = gr.Markdown(render.WHY, elem_id="why-text")
+                self.why_text = gr.Markdown(WHY, elem_id="why-text")
         # One line on a laptop, or the maps fall below the fold.
         gr.Markdown("**Feature maps**, input to output, before each ReLU: a tile per channel; red "
                     "positive, blue negative (the ReLU zeroes it, in bncnn after BatchNorm), one "
@@ -229,9 +231,9 @@ class DrawTab:
         """The two heat maps as plain images (a component update would make Gradio rebuild its
         config on every reading) and the sentence that names them."""
         if not p.why:
-            return None, None, render.WHY
+            return None, None, WHY
         (answer, toward), (runner_up, against) = p.why
-        return answer, runner_up, f"**Left**: {toward}. **Right**: {against}. {render.WHY}"
+        return answer, runner_up, f"**Left**: {toward}. **Right**: {against}. {WHY}"
 
     # The rest: {component: value}, what is left out stays as it is.
 
