@@ -124,14 +124,17 @@ class Store:
         with self._connection() as db:
             return db.execute(sql, args).fetchall()
 
-    def profile(self, name: str, owner: str = "") -> int:
-        """The id of the profile `name` of `owner`, made when new."""
+    def profile(self, name: str, owner: str = "", admit=None) -> int:
+        """The id of the profile `name` of `owner`, made when new; `admit(owner)` is asked first
+        and may refuse by raising."""
         key = (owner, name.strip() or "me")
         find = "SELECT id FROM profiles WHERE owner = ? AND name = ?"
         if key not in self._ids:  # asked on every reading with a personal model: once from disk
             with self._connection() as db:
                 # Looked up before any insert: a store that turned read-only still opens its profiles.
                 if not (found := db.execute(find, key).fetchone()):
+                    if admit:
+                        admit(owner)
                     db.execute("INSERT OR IGNORE INTO profiles (owner, name, created) VALUES (?, ?, ?)",
                                (*key, time.time()))
                     found = db.execute(find, key).fetchone()

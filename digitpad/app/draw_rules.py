@@ -82,7 +82,6 @@ class DrawRules:
         self._drawn_last: dict[str, int] = {}  # page (session) -> hash of its last pen-up's drawing
         self._exports: dict[int, Path] = {}  # profile -> the zip of its drawings last made
         self.trained_by: dict[str, str] = {}  # label -> owner, of models trained on a shared page
-        self._known: set[tuple[str, str]] = set()  # (owner, profile name) already within the caps
         self.corrections = Limit(CORRECTIONS_PER_MINUTE, 60)  # per owner, on a shared page
 
     # Whose page, which profile
@@ -100,20 +99,13 @@ class DrawRules:
         caps on profiles per browser and browsers per page)."""
         if who is not None and (not isinstance(who, str) or len(who) > 40):
             raise Refused("A profile's name is text of at most 40 characters.")
-        owner, name = self.owner(token), (who or "").strip() or "me"
-        if self.shared and (owner, name) not in self._known:
-            self.room_for(owner, name)
         with saving():
-            p = self.store.profile(name, owner)
-        self._known.add((owner, name))
-        return p
+            return self.store.profile(who or "me", self.owner(token), self.admit if self.shared else None)
 
-    def room_for(self, owner: str, name: str) -> None:
+    def admit(self, owner: str) -> None:
         """Refuse a shared page's new profile past PROFILES_PER_BROWSER, and a new browser's
         first past BROWSERS."""
         mine = self.store.profiles(owner)
-        if name in mine:
-            return
         if len(mine) >= PROFILES_PER_BROWSER:
             raise Refused(f"This browser has {PROFILES_PER_BROWSER} profiles, the most a shared page "
                           "keeps for one: choose one of them under Who is drawing?")
