@@ -109,9 +109,9 @@ def folds(source, writers, args) -> None:
     results = []
     for k in range(pendigits.FOLDS):
         print(f"fold {k}: holding out writers {sorted(pendigits.fold_writers(writers, k))}")
-        model = load(args.model, train.fold_weights(args.model, k, source, args.train_argv,
-                                                    retrain=not args.reuse))
-        results.append(read(model, f"{args.model}-fold{k}", source, writers, args))
+        loaded = load(args.model, train.fold_weights(args.model, k, source, args.train_argv,
+                                                     retrain=not args.reuse))
+        results.append(read(loaded, f"{args.model}-fold{k}", source, writers, args))
     print(f"\n{args.model}, {pendigits.FOLDS} folds, writers never seen in training:")
     print("| canvas | " + " | ".join(f"fold {k}" for k in range(pendigits.FOLDS)) +
           " | mean of folds | worst fold | worst writer |")
