@@ -105,7 +105,10 @@ def test_deleting_and_forgetting_change_only_that_profile(rules, drawings):
         rules.keep(None, last, DEFAULT_MODEL, who, "")
     ana, ben = rules.profile("ana", ""), rules.profile("ben", "")
     newest = rules.drawing_at(0, "ana", "")
-    assert newest == max(rules.store.ids(ana))
+    assert newest == max(rules.store.ids(ana)) and rules.drawing_at(1, "ana", "") == min(rules.store.ids(ana))
+    for index in (2, -1, 10**30, "0"):  # past the gallery, or not an index: as a script might send
+        with pytest.raises(Refused, match="not in your gallery"):
+            rules.drawing_at(index, "ana", "")
     assert rules.delete(newest, "ana", "") == ana and len(rules.store.ids(ana)) == 1
     rules.forget("ana", "")
     assert rules.store.ids(ana) == [] and len(rules.store.ids(ben)) == 1

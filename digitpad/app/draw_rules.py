@@ -287,7 +287,10 @@ class DrawRules:
 
     def drawing_at(self, index: int, who, token) -> int:
         """The id of the gallery's `index`-th drawing (newest first)."""
-        return list(reversed(self.store.ids(self.profile(who, token))))[index]
+        ids = self.store.ids(self.profile(who, token))
+        if not isinstance(index, int) or not 0 <= index < len(ids):
+            raise Refused("That drawing is not in your gallery: click one that is.")
+        return ids[-1 - index]
 
     def delete(self, chosen, who, token) -> int:
         if chosen is None:
