@@ -37,6 +37,17 @@ def attribution(model: nn.Module, x: torch.Tensor, digits: list[int], steps: int
     return (summed * (x - base)[0]).detach()
 
 
+def separating(maps: torch.Tensor, top: int, second: int) -> str:
+    """A sentence naming where two digits' attributions [2, 28, 28] differ most: the pixels that
+    tell the top answer from the runner-up, averaged over 5 x 5 so one speck does not decide."""
+    diff = torch.nn.functional.avg_pool2d((maps[0] - maps[1])[None, None], 5, 1, 2)[0, 0]
+    row, col = divmod(int(diff.abs().argmax()), 28)
+    where = f"{('top', 'middle', 'bottom')[row * 3 // 28]} {('left', 'centre', 'right')[col * 3 // 28]}"
+    toward, away = (top, second) if diff[row, col] > 0 else (second, top)
+    return (f"Torn between {top} and {second}: the pixels that most tell them apart are at the {where} "
+            f"(around row {row}, column {col}), and they push toward {toward} rather than {away}.")
+
+
 @dataclass
 class WorkedSum:
     """One conv1 unit's value, computed by hand: sum(weights * patch) + bias."""

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from .canvas import ink_map
@@ -13,6 +13,10 @@ from .data import denormalize
 
 CELL = 56       # every feature map is scaled up to about this many pixels a side
 GAP = 2
+DENSE_WIDTH = 448  # a dense layer's squares fill about this many pixels a row
+SCORE_ROW = 26     # each digit's bar in the output scores
+
+
 def _diverging_lut() -> np.ndarray:
     """256 RGB colours: blue for negative, white for zero, red for positive."""
     t = np.linspace(-1, 1, 256)[:, None]
@@ -117,3 +121,56 @@ def thumbnail(canvas, size: int = 96) -> np.ndarray:
     ink = ink_map(canvas)
     return np.asarray(Image.fromarray(((1 - ink) * 255).astype(np.uint8)).resize(
         (size, size), Image.Resampling.BOX))
+
+
+def units_layout(n: int) -> tuple[int, int]:
+    """How `units` lays out a dense layer of n units: each square's side, and squares per row."""
+    cols = math.ceil(math.sqrt(2 * n))  # twice as wide as tall, like the page's rows
+    return DENSE_WIDTH // cols, cols
+
+
+def units(values: np.ndarray) -> np.ndarray:
+    """A dense layer's [N] values as coloured squares, row by row, on the maps' colour scale."""
+    zoom, cols = units_layout(len(values))
+    rows = math.ceil(len(values) / cols)
+    board = np.full((rows * cols, 3), 255, np.uint8)
+    board[:len(values)] = colorize(values, float(np.abs(values).max()))
+    return enlarge(board.reshape(rows, cols, 3), zoom)
+
+
+def unit_under(n: int, x: int, y: int) -> int | None:
+    """The unit under pixel (x, y) of `units` for n units, or None past the last."""
+    zoom, cols = units_layout(n)
+    unit = (y // zoom) * cols + x // zoom
+    return unit if x // zoom < cols and unit < n else None
+
+
+def scores(logits: list[float], width: int = 300) -> np.ndarray:
+    """The ten output scores as bars from a zero line: red right for positive, blue left for
+    negative, each with its digit and value; row d is digit d (see `score_under`)."""
+    img = Image.new("RGB", (width, 10 * SCORE_ROW), "white")
+    draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=14)
+    label, zero = 24, 24 + (width - 24) // 2
+    span = (width - label) // 2 - 4
+    top = max(abs(v) for v in logits) or 1.0
+    for d, v in enumerate(logits):
+        y, end = d * SCORE_ROW, zero + round(v / top * span)
+        draw.rectangle((min(zero, end), y + 5, max(zero, end), y + SCORE_ROW - 5),
+                       fill=tuple(int(c) for c in colorize(np.array(v / top), 1.0)), outline=(120, 120, 120))
+        draw.text((6, y + 5), str(d), fill="black", font=font)
+        draw.text((zero + 4 if v < 0 else zero - 4, y + 5), f"{v:+.1f}", fill="black", font=font,
+                  anchor="la" if v < 0 else "ra")
+    draw.line((zero, 0, zero, 10 * SCORE_ROW), fill=(60, 60, 60))
+    return np.asarray(img)
+
+
+def score_under(y: int) -> int | None:
+    """The digit whose bar is at height y of `scores`."""
+    return y // SCORE_ROW if 0 <= y < 10 * SCORE_ROW else None
+
+
+def side_by_side(*images: np.ndarray) -> np.ndarray:
+    """RGB images in a row, top-aligned on white, 12 pixels apart."""
+    height = max(i.shape[0] for i in images)
+    padded = [np.pad(i, ((0, height - i.shape[0]), (0, 12), (0, 0)), constant_values=255) for i in images]
+    return np.concatenate(padded, 1)[:, :-12]

@@ -11,12 +11,16 @@ from torch import nn
 
 from . import strokes
 from .canvas import preprocess
-from .explain import WorkedSum, attribution, receptive_field, worked_sum
-from .inference import classify
+from .dense import dense, softmax_steps
+from .explain import WorkedSum, attribution, receptive_field, separating, worked_sum
+from .inference import classify, tta_probs
 from .models import count_parameters, layer_facts
-from .pixels import closer, filters_image, grid, heatmap, input_image, unit_at
+from .pixels import (closer, filters_image, grid, heatmap, input_image, scores, side_by_side, unit_at,
+                     units)
+from .push import Push, pushed, sweep
 
 UNSURE = 0.6    # below this top probability the page says the model is unsure
+TORN = 0.2      # the top two this close, the page names the pixels that separate them
 
 
 def arithmetic(s: WorkedSum) -> str:
@@ -51,6 +55,35 @@ def look_closer(model: nn.Module, x: torch.Tensor, layer: str, px: int, py: int)
     return closer(x, maps, unit, field), text
 
 
+def look_at_unit(model: nn.Module, x: torch.Tensor, unit: int) -> tuple[np.ndarray, str]:
+    """fc1's `unit`: its weights on the maps it reads beside each weight times the drawing's
+    value there, and the sum that makes the unit's value."""
+    d, maps = dense(model, x), layer_facts(model)[model.feature_layers[-1]].shape  # fc1 reads them flattened
+    weights, bias = model.fc1.weight[unit].detach(), float(model.fc1.bias[unit].detach())
+    products = weights * d.inputs
+    value = float(d.units[unit])
+    text = (f"**fc1, unit {unit}** reads all {len(weights):,} values of the last maps ({' x '.join(map(str, maps))}, "
+            f"after their ReLU), not the pixels. **Left**: its weights laid out on those maps; **right**: each "
+            f"weight times your drawing's value there. Sum of the products {float(products.sum()):+.6f}, plus "
+            f"the bias {bias:+.6f} = **{float(products.sum()) + bias:+.6f}**; the strip shows **{value:+.6f}** "
+            f"(before the ReLU, which {'passes it on' if value > 0 else 'zeroes it'}). Between the pixels and "
+            f"these weights lie max-pools and ReLUs, which depend on the drawing: the unit has no one 28 x 28 "
+            f"pattern of weights.")
+    return side_by_side(grid(weights.view(maps).numpy()), grid(products.view(maps).numpy())), text
+
+
+def softmax_for(model: nn.Module, x: torch.Tensor, digit: int) -> str:
+    """How the output scores became `digit`'s probability, as Markdown."""
+    return softmax_steps(dense(model, x), digit)
+
+
+def zoo_row(models: dict[str, nn.Module], x: torch.Tensor) -> list[tuple[str, int, float]]:
+    """Each model's digit and its probability for one input, read as classify reads it."""
+    with torch.inference_mode():
+        return [(name, int(p.argmax()), float(p.max()))
+                for name, p in ((name, tta_probs(m, x)[0]) for name, m in models.items())]
+
+
 def architecture(model: nn.Module) -> list[list]:
     """Rows of layer, output shape, parameters and receptive field, from the input to the total."""
     rows = [[f.name, " x ".join(map(str, f.shape)), f.parameters, f"{f.field} x {f.field}"]
@@ -76,6 +109,9 @@ class Panels:
     responses: np.ndarray | None
     x: torch.Tensor | None        # the input as preprocess returned it
     why: list[tuple[np.ndarray, str]]  # heat map and caption for the answer and the runner-up
+    units: np.ndarray | None = None   # fc1's units, before the ReLU
+    scores: np.ndarray | None = None  # the ten output scores (logits) of the drawing as drawn
+    torn: str = ""  # when the top two are close, the sentence naming the pixels between them
 
 
 def verdict(probs: list[float]) -> str:
@@ -90,12 +126,18 @@ def verdict(probs: list[float]) -> str:
 EMPTY = "Draw a digit (0-9) on the pad: the prediction and every layer update after each stroke."
 
 
-def _input(canvas) -> tuple[torch.Tensor | None, str]:
-    """preprocess's input and the verdict if it is None, or (None, why the canvas could not be read).
+def _input(canvas, push: Push | None = None) -> tuple[torch.Tensor | None, str]:
+    """preprocess's input (pushed, if `push` is given) and the verdict if it is None, or (None, why
+    the canvas could not be read).
 
     A string is the pad's JSON, never a file name: the page's endpoints take any client's strings."""
     try:
-        return preprocess(strokes.parse(canvas) if isinstance(canvas, (str, bytes)) else canvas), EMPTY
+        canvas = strokes.parse(canvas) if isinstance(canvas, (str, bytes)) else canvas
+        if push is None or push == Push():
+            return preprocess(canvas), EMPTY
+        if not isinstance(canvas, strokes.Pad):
+            raise ValueError("only the pad's strokes can be pushed")
+        return pushed(canvas, push), EMPTY
     except ValueError as e:
         return None, f"That canvas could not be read: {e}"
 
@@ -110,9 +152,9 @@ class Glance:
     x: torch.Tensor | None
 
 
-def glance(model: nn.Module, canvas) -> Glance:
+def glance(model: nn.Module, canvas, push: Push | None = None) -> Glance:
     """preprocess + classify for one canvas value: the verdict, probabilities and the 28x28 view."""
-    x, empty = _input(canvas)
+    x, empty = _input(canvas, push)
     if x is None:
         return Glance(empty, None, None, None, None)
     result = classify(model, x)
@@ -120,9 +162,9 @@ def glance(model: nn.Module, canvas) -> Glance:
                   input_image(x), x)
 
 
-def panels(model: nn.Module, canvas, filters: np.ndarray | None = None) -> Panels:
+def panels(model: nn.Module, canvas, filters: np.ndarray | None = None, push: Push | None = None) -> Panels:
     """preprocess + classify + render for one canvas value: the whole page in one call."""
-    x, empty = _input(canvas)
+    x, empty = _input(canvas, push)
     if x is None and empty != EMPTY:
         return Panels(empty, None, None, None, [], filters_image(model) if filters is None else filters,
                       None, None, [])
@@ -138,8 +180,24 @@ def reading(model: nn.Module, x: torch.Tensor | None, filters: np.ndarray | None
     layers = [grid(a.numpy()) for a in result.activations.values()]
     probs = {str(d): p for d, p in enumerate(result.probs)}
     top, second = sorted(range(10), key=lambda d: -result.probs[d])[:2]
-    why = [(heatmap(a), caption) for a, caption in zip(attribution(model, x, [top, second]), (
+    maps = attribution(model, x, [top, second])
+    why = [(heatmap(a), caption) for a, caption in zip(maps, (
         f"Toward {top} ({result.probs[top]:.0%})",
         f"Runner-up {second} ({result.probs[second]:.0%})"))]
+    torn = separating(maps, top, second) if result.probs[top] - result.probs[second] < TORN else ""
+    d = dense(model, x)
     return Panels(verdict(result.probs), probs, result.digit, input_image(x), layers, filters,
-                  grid(result.activations["conv1"].numpy()), x, why)
+                  grid(result.activations["conv1"].numpy()), x, why, units(d.units.numpy()),
+                  scores(d.logits[0].tolist()), torn)
+
+
+def curve(model: nn.Module, canvas, push: Push) -> tuple[int, list[tuple[int, float]]] | None:
+    """The digit read at `push`, and its probability as the rotation sweeps (angle, probability);
+    None when nothing is drawn or the canvas is not the pad's strokes."""
+    x, _ = _input(canvas, push)
+    pad = strokes.parse(canvas) if isinstance(canvas, (str, bytes)) else canvas
+    if x is None or not isinstance(pad, strokes.Pad):
+        return None
+    digit = classify(model, x).digit
+    angles, probs = sweep(model, pad, push)
+    return digit, list(zip(angles, probs[:, digit].tolist()))

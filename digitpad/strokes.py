@@ -25,13 +25,14 @@ class Pad:
     """A drawing as the pad sends it: its canvas size and strokes of (x, y) in canvas pixels."""
     size: tuple[int, int]
     strokes: tuple[np.ndarray, ...]  # each [n, 2] float64
+    brush: float = BRUSH             # the brush's width as a fraction of the longer side
 
     def ink(self) -> np.ndarray:
         """Ink in [0, 1] (float32 HxW) at the pad's brush, scaled down past WORK pixels a side."""
         w, h = self.size
         scale = min(1.0, WORK / max(w, h))
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        brush = BRUSH * max(w, h) * scale
+        brush = self.brush * max(w, h) * scale
         return rasterize([s * scale for s in self.strokes], size, brush).astype(np.float32) / 255
 
     def value(self) -> str:

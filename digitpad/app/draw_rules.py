@@ -16,7 +16,9 @@ from PIL import Image
 from .. import home, owners, pixels, render, runs, strokes
 from ..inference import classify
 from ..limits import Limit
+from ..models import MODELS
 from ..personal import PersonalModels
+from ..push import Push
 from ..store import Read, ReadOnly, Store
 from ..weights import Loaded
 
@@ -50,6 +52,30 @@ class Yours:
 
 
 Last = tuple[torch.Tensor, str]  # the last pen-up's 28x28 input and the pad's value it came from
+
+
+def drawn(last: Last | None) -> torch.Tensor:
+    """The last drawing's input, for a click on a picture of it."""
+    if last is None:
+        raise Refused("Draw a digit first, then click a picture of it.")
+    return last[0]
+
+
+def clicked(at) -> tuple[int, int]:
+    """A click's (x, y) on an image, as the page sends it; a script's anything else is refused."""
+    if not (isinstance(at, (list, tuple)) and len(at) == 2 and all(type(v) is int and v >= 0 for v in at)):
+        raise Refused("A click is two whole numbers, x and y, on the picture.")
+    return at[0], at[1]
+
+
+def push_of(values: dict) -> Push | None:
+    """The sliders' values by name as a Push (None: the drawing as drawn), refused in a sentence
+    when out of range."""
+    try:
+        push = Push(**values)
+    except (TypeError, ValueError) as e:
+        raise Refused(f"Push: {e}.") from None
+    return None if push == Push() else push
 
 
 def scorecard(drawings: list, base_name: str) -> str:
@@ -184,9 +210,10 @@ class DrawRules:
 
     # Readings
 
-    def read(self, value, name, who, token) -> tuple[render.Glance, Last | None]:
-        """The pad's value read by the chosen model, and (input, value) kept for what follows."""
-        g = render.glance(self.model_for(name, who, token).module, value)
+    def read(self, value, name, who, token, push: Push | None = None) -> tuple[render.Glance, Last | None]:
+        """The pad's value read by the chosen model (pushed, if `push`), and (input, value) kept for
+        what follows."""
+        g = render.glance(self.model_for(name, who, token).module, value, push)
         return g, None if g.x is None else (g.x, value)
 
     def pen_up(self, page: str, value) -> None:
@@ -199,8 +226,31 @@ class DrawRules:
         """Whether a later pen-up on the same page has replaced this drawing."""
         return self._drawn_last.get(page, hash(value)) != hash(value)
 
-    def panels(self, value, name, who, token) -> render.Panels:
-        return render.panels(self.model_for(name, who, token).module, value, self.filters.get(name))
+    def panels(self, value, name, who, token, push: Push | None = None) -> render.Panels:
+        return render.panels(self.model_for(name, who, token).module, value, self.filters.get(name), push)
+
+    def zoo(self, x, who, token) -> list[tuple[str, int, float]]:
+        """Every shipped zoo model's reading of the input x, and the profile's own model's."""
+        models = {n: m.module for n, m in self.models.items() if n in MODELS}
+        if mine := self.personal.get(self.profile(who, token)):
+            models[self.mine_label(mine)] = mine.module
+        return render.zoo_row(models, x)
+
+    def curve(self, value, name, who, token, push: Push | None):
+        """The pushed drawing's digit and its probability as the rotation sweeps (render.curve)."""
+        return render.curve(self.model_for(name, who, token).module, value, push or Push())
+
+    def look_at_unit(self, last: Last | None, name, who, token, at) -> tuple | None:
+        """The fc1 unit clicked at (x, y) of its squares: (image, text), or None past the last."""
+        model = self.model_for(name, who, token).module
+        unit = pixels.unit_under(model.fc1.out_features, *clicked(at))
+        return None if unit is None else render.look_at_unit(model, drawn(last), unit)
+
+    def softmax(self, last: Last | None, name, who, token, at) -> str | None:
+        """The softmax arithmetic of the digit whose bar was clicked at (x, y), or None past them."""
+        digit = pixels.score_under(clicked(at)[1])
+        model = self.model_for(name, who, token).module
+        return None if digit is None else render.softmax_for(model, drawn(last), digit)
 
     def switch(self, last: Last | None, name, who, token) -> tuple[Loaded, render.Panels]:
         """Another model, and its reading of the last drawing (an empty one without)."""
@@ -219,12 +269,12 @@ class DrawRules:
         return {"digit": g.digit, "probabilities": None if g.probs is None else list(g.probs.values()),
                 "verdict": g.verdict}
 
-    def look_closer(self, last: Last | None, name, who, token, slot: int, at: tuple[int, int]):
+    def look_closer(self, last: Last | None, name, who, token, slot: int, at):
         """The clicked unit of the `slot`-th layer's maps: (image, text), or None between tiles."""
         model = self.model_for(name, who, token).module
-        if last is None or slot >= len(model.feature_layers):
-            raise Refused("Draw a digit first, then click a tile of a feature map.")
-        return render.look_closer(model, last[0], model.feature_layers[slot], *at)
+        if slot >= len(model.feature_layers):
+            raise Refused("That model shows fewer layers: click a tile of a feature map shown.")
+        return render.look_closer(model, drawn(last), model.feature_layers[slot], *clicked(at))
 
     # A profile's drawings
 

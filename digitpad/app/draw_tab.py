@@ -2,21 +2,35 @@
 DrawRules; each handler calls the rules and says which components change."""
 import base64
 import functools
+import html
 import inspect
 from dataclasses import dataclass
 from typing import Callable
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 
 from .. import home, render
+from ..models import layer_facts
+from ..push import Push
 from ..store import ReadOnly, png
-from .draw_rules import DrawRules, Picker, Refused
+from .draw_rules import DrawRules, Picker, Refused, push_of
 from .pad import stroke_pad
 from .refusal import refuse
 
 VIEW28_EMPTY = "<p>The 28 x 28 image the model reads appears here.</p>"
 NOTHING_DRAWN = "Draw a digit first, then say which it was."
+DENSE = ("**Dense layers**: fc1's units (a square each, before the ReLU, the maps' colours) and the ten "
+         "output scores (logits), which softmax turns into the probabilities. Click a unit for its "
+         "weights, a digit's bar for the softmax arithmetic.")
+SOFTMAX = "Click a digit's bar to see how its score became its probability."
+PUSH = ("Turn the drawing and change its stroke width (on your strokes, before the crop, fit and "
+        "centre), or shift and scale the 28 x 28 the model reads (after them: the crop would undo "
+        "a shift of the strokes). The curve: the reading's probability as the drawing turns.")
+SLIDERS = {"rotation": ("Turn (degrees)", 5), "shift_x": ("Shift right (pixels)", 1),
+           "shift_y": ("Shift down (pixels)", 1), "scale": ("Scale", 0.05),
+           "thickness": ("Stroke width (x)", 0.25)}  # Push's fields: label, step
 WHY = ("Red pixels pushed the network toward the digit, blue pixels away from it: each pixel's "
        "share of the change from a blank canvas to your drawing (integrated gradients).")
 
@@ -28,6 +42,19 @@ def view28(image: np.ndarray | None) -> str:
         return VIEW28_EMPTY
     data = base64.b64encode(png(image)).decode()
     return f'<img src="data:image/png;base64,{data}" alt="the 28 x 28 input the model reads">'
+
+
+def zoo_html(row: list[tuple[str, int, float]], digit: int | None) -> str:
+    """Each model's digit and probability in a line, those that differ from the reading marked."""
+    if digit is None:
+        return ""
+    chips = "".join(f'<span class="{"differs" if d != digit else "agrees"}">{html.escape(name)}: '
+                    f"<b>{d}</b> {p:.0%}</span>" for name, d, p in row)
+    return f"<p>Every model on this drawing: {chips}</p>"
+
+
+def units_label(model) -> str:
+    return f"fc1: {layer_facts(model)['fc1'].shape[0]} units (click one)"
 
 
 def picture(**kwargs) -> gr.Image:
@@ -112,6 +139,7 @@ class DrawTab:
                 self.drop = gr.Button("Remove this trained model", size="sm", visible=False, elem_id="drop")
             with gr.Column(scale=3, min_width=300):
                 self.verdict = gr.Markdown(render.EMPTY, elem_id="verdict")
+                self.zoo = gr.HTML("", elem_id="zoo")
                 with gr.Row(elem_id="correct"):
                     self.right = gr.Button("Right", variant="primary", min_width=0, scale=2, size="sm")
                     self.digits = [gr.Button(str(d), min_width=0, size="sm") for d in range(10)]
@@ -133,11 +161,29 @@ class DrawTab:
         with gr.Row(elem_id="layers"):
             self.layers = [picture(label=label, visible=bool(label), buttons=[])
                            for label in self.per_layer(rules.labels[rules.default], "")]
+        gr.Markdown(DENSE)
+        with gr.Row(elem_id="dense"):
+            self.units = picture(label=units_label(rules.models[rules.default].module), elem_id="units",
+                                 buttons=[], scale=3)
+            self.scores = picture(label="Output scores (click a bar)", elem_id="scores", buttons=[], scale=2)
+            with gr.Column(scale=3, min_width=300):
+                self.softmax = gr.Markdown(SOFTMAX, elem_id="softmax")
         with gr.Row():
-            self.zoomed = picture(label="Look closer: click any tile of a map above", elem_id="closer")
+            self.zoomed = picture(label="Look closer: click any tile of a map or unit above", elem_id="closer")
             self.sums = gr.Markdown("Click a tile of any feature map to see which input pixels that "
                                     "unit sees; for conv1, the arithmetic that made its value.",
                                     elem_id="arithmetic")
+        with gr.Accordion("Push it until it breaks", open=False, elem_id="push") as self.pushes:
+            gr.Markdown(PUSH)
+            with gr.Row():
+                self.sliders = [gr.Slider(*Push.RANGES[name], value=getattr(Push(), name), step=step, label=label,
+                                          elem_id=f"push-{name}", min_width=150)
+                                for name, (label, step) in SLIDERS.items()]
+                self.reset = gr.Button("Put it back", size="sm", elem_id="push-reset", scale=0, min_width=120)
+            self.curve = gr.LinePlot(x="turn", y="probability", color="reading", x_title="turn (degrees)",
+                                     x_lim=[-90, 90], y_lim=[0, 1], height=220, show_label=False, elem_id="sweep")
+            self.push = gr.State(None)  # None: the drawing as drawn
+            self.sweeping = gr.State(False)  # the curve is drawn while the accordion is open
         with gr.Row():
             self.kernels = picture(value=rules.filters[rules.default], label="Learned conv1 filters "
                                    "(blue negative, red positive weights)", elem_id="filters")
@@ -165,22 +211,32 @@ class DrawTab:
     def listen(self, demo: gr.Blocks, token: gr.BrowserState) -> None:
         page, drawn = [self.last, self.picker, self.who, token], [self.sketch, self.picker, self.who, token]
         mine, shown = [self.drawings, self.score, self.exported], [self.verdict, self.probs, self.seen, self.last]
-        panels = [*self.reasons, self.why_text, *self.layers, self.responses]
+        panels = [*self.reasons, self.why_text, *self.layers, self.responses, self.units, self.scores, self.zoo]
         then_learn = dict(fn=self.learn, inputs=[self.picker, self.who, token],
                           outputs=[self.picker, self.score], api_visibility="private")
         private = dict(api_visibility="private")
         demo.load(self.arrive, [token, self.who], [token, self.who], **private).then(
             self.enter, [self.picker, self.who, token], [self.picker, *mine], **private)
         quiet = dict(trigger_mode="always_last", show_progress="hidden")
+        sweep = dict(fn=self.draw_curve, inputs=[*drawn, self.sweeping, *self.sliders], outputs=self.curve,
+                     concurrency_id="background", **private, **quiet)
         # Pen-up readings have workers of their own; live readings and maps share one, so that
         # under a class's load they cannot take the time the pen-up readings need. No handler here
         # returns gr.skip() or a component on the hot path: Gradio rebuilds a component's config
         # for each.
-        self.sketch.stroke(self.read, drawn, shown, api_name="read", **quiet, concurrency_id="background")
-        self.sketch.penup(self.read_drawing, drawn, shown, api_name="read_drawing", **quiet,
+        self.sketch.stroke(self.read, [*drawn, self.push], shown, api_name="read", **quiet,
+                           concurrency_id="background")
+        self.sketch.penup(self.read_drawing, [*drawn, self.push], shown, api_name="read_drawing", **quiet,
                           concurrency_id="pen-up", concurrency_limit=2).then(
-            self.look, drawn, panels, api_name="look", api_visibility="undocumented",
-            show_progress="hidden", concurrency_id="background")
+            self.look, [*drawn, self.push], panels, api_name="look", api_visibility="undocumented",
+            show_progress="hidden", concurrency_id="background").then(**sweep)
+        gr.on([s.change for s in self.sliders], self.pushed, [*drawn, *self.sliders], [self.push, *shown, *panels],
+              concurrency_id="background", **private, **quiet)
+        gr.on([s.release for s in self.sliders], **sweep)
+        self.reset.click(lambda: [getattr(Push(), name) for name in SLIDERS], None, self.sliders,
+                         **private).then(**sweep)
+        self.pushes.expand(lambda: True, None, self.sweeping, **private).then(**sweep)
+        self.pushes.collapse(lambda: False, None, self.sweeping, **private)
         default = self.rules.default
 
         def read_strokes(value: str, model: str = default) -> dict:
@@ -198,6 +254,8 @@ class DrawTab:
         self.drawings.select(self.choose, [self.who, token], self.chosen, **private)
         for slot, image in enumerate(self.layers):
             image.select(self.looker(slot), page, [self.zoomed, self.sums], **private)
+        self.units.select(self.look_at_unit, page, [self.zoomed, self.sums], **private)
+        self.scores.select(self.look_at_score, page, self.softmax, **private)
         self.remove.click(self.delete, [self.chosen, self.who, token], [self.chosen, *mine]).success(**then_learn)
         self.wipe.click(self.forget, [self.who, token], mine).success(**then_learn)
         self.imported.upload(self.upload, [self.imported, self.who, token],
@@ -206,34 +264,59 @@ class DrawTab:
     # The readings: plain values in fixed order, the hot path.
 
     @refusing
-    def read(self, value, name, who, token):
+    def read(self, value, name, who, token, push=None):
         """While the pen moves: the verdict, the probabilities and the 28x28 view, and (input,
         value) kept for the buttons, the picker and look closer."""
-        g, last = self.rules.read(value, name, who, token)
+        g, last = self.rules.read(value, name, who, token, push)
         return g.verdict, g.probs, view28(g.input), last
 
-    def read_drawing(self, value, name, who, token, request: gr.Request):
+    def read_drawing(self, value, name, who, token, push, request: gr.Request):
         """At pen-up: the reading of the whole drawing, and the drawing noted as this page's last."""
         self.rules.pen_up(request.session_hash, value)
-        return self.read(value, name, who, token)
+        return self.read(value, name, who, token, push)
 
     @refusing
-    def look(self, value, name, who, token, request: gr.Request):
-        """After a pen-up's reading: the heat maps, every layer's maps and conv1's responses,
-        unless a later pen-up on the same page has superseded this drawing."""
+    def look(self, value, name, who, token, push, request: gr.Request):
+        """After a pen-up's reading: the heat maps, every layer's maps, conv1's responses, the
+        dense layers and the zoo's row, unless a later pen-up on the same page has superseded
+        this drawing."""
         if self.rules.superseded(request.session_hash, value):
-            return [gr.skip()] * (3 + self.rules.slots + 1)  # costly in Gradio, but far less than the maps
-        p = self.rules.panels(value, name, who, token)
-        return *self.why(p), *self.per_layer(p.layers, None), p.responses
+            return [gr.skip()] * (3 + self.rules.slots + 4)  # costly in Gradio, but far less than the maps
+        return self.panels(self.rules.panels(value, name, who, token, push), who, token)
+
+    def panels(self, p: render.Panels, who, token) -> tuple:
+        """What follows a reading, in `look`'s order: plain images (a component update would make
+        Gradio rebuild its config on every reading)."""
+        zoo = "" if p.x is None else zoo_html(self.rules.zoo(p.x, who, token), p.digit)
+        return *self.why(p), *self.per_layer(p.layers, None), p.responses, p.units, p.scores, zoo
 
     @staticmethod
     def why(p: render.Panels) -> tuple:
-        """The two heat maps as plain images (a component update would make Gradio rebuild its
-        config on every reading) and the sentence that names them."""
+        """The two heat maps and the sentence that names them."""
         if not p.why:
             return None, None, WHY
         (answer, toward), (runner_up, against) = p.why
-        return answer, runner_up, f"**Left**: {toward}. **Right**: {against}. {WHY}"
+        return answer, runner_up, f"**Left**: {toward}. **Right**: {against}. {p.torn} {WHY}"
+
+    @refusing
+    def pushed(self, value, name, who, token, *values):
+        """A slider moved: the push kept for the pad's readings, and the drawing read pushed."""
+        push = push_of(dict(zip(SLIDERS, values)))
+        p = self.rules.panels(value, name, who, token, push)
+        last = None if p.x is None else (p.x, value)
+        return push, p.verdict, p.probs, view28(p.input), last, *self.panels(p, who, token)
+
+    @refusing
+    def draw_curve(self, value, name, who, token, open_, *values):
+        """The reading's probability as the drawing turns, while the accordion is open."""
+        if not open_:
+            return gr.skip()
+        found = self.rules.curve(value, name, who, token, push_of(dict(zip(SLIDERS, values))))
+        if found is None:
+            return None
+        digit, points = found
+        return pd.DataFrame({"turn": [a for a, _ in points], "probability": [p for _, p in points],
+                             "reading": f"probability of {digit}"})
 
     # The rest: {component: value}, what is left out stays as it is.
 
@@ -247,10 +330,12 @@ class DrawTab:
         labels = self.per_layer(self.rules.labels[model.name], "")
         changes = {image: gr.Image(m, label=label, visible=bool(label))
                    for image, m, label in zip(self.layers, self.per_layer(p.layers, None), labels)}
+        changes[self.units] = gr.Image(p.units, label=units_label(model.module))
         if last:
             changes |= dict(zip([self.verdict, self.probs, self.seen, *self.reasons, self.why_text],
                                 [p.verdict, p.probs, view28(p.input), *self.why(p)]))
-            changes[self.responses] = p.responses
+            changes |= {self.responses: p.responses, self.scores: p.scores,
+                        self.zoo: zoo_html(self.rules.zoo(p.x, who, token), p.digit)}
         return changes | {self.kernels: self.rules.kernels(name, model),
                           self.table: self.rules.tables[model.name],
                           self.drop: gr.Button(visible=self.rules.removable(name))}
@@ -258,6 +343,17 @@ class DrawTab:
     @refusing
     def discard(self, name, who, token):
         return dropdown(self.rules.discard(name, who, token))
+
+    @refusing
+    def look_at_unit(self, last, name, who, token, evt: gr.SelectData):
+        """A click on fc1's units: the unit's weights and the sum that makes its value."""
+        found = self.rules.look_at_unit(last, name, who, token, evt.index)
+        return found if found else (gr.skip(), "That click fell past the last unit: click a square.")
+
+    @refusing
+    def look_at_score(self, last, name, who, token, evt: gr.SelectData):
+        """A click on the output scores: the softmax arithmetic for that digit."""
+        return self.rules.softmax(last, name, who, token, evt.index) or SOFTMAX
 
     def looker(self, slot: int):
         """The select handler of the `slot`-th layer image: look closer at the clicked unit."""

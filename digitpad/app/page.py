@@ -14,12 +14,16 @@ from . import draw_tab, train_tab
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #responses img,
-#train-filters img { image-rendering: pixelated; }
+#train-filters img, #units img { image-rendering: pixelated; }
+#zoo p { margin: 0; font-size: 0.9em; }
+#zoo span { display: inline-block; margin: 2px 4px 0 0; padding: 0 6px; border-radius: 4px;
+  background: var(--background-fill-secondary); }
+#zoo span.differs { background: #fde2c4; outline: 1px solid #e07b00; }  /* disagrees with the reading */
 #verdict p { font-size: 1.4em; font-weight: 600; }
 #input28 img, #why img { object-fit: contain; }  /* 28x28 images, scaled up by the browser */
 #input28 img { display: block; width: 210px; height: 210px; margin: 0 auto; border: 1px solid var(--border-color-primary); }
 #input28 p { height: 210px; margin: 0; color: var(--body-text-color-subdued); }
-#layers img, #why img { margin-top: 28px; }  /* below the label Gradio lays over an image */
+#layers img, #why img, #dense img { margin-top: 28px; }  /* below the label Gradio lays over an image */
 #why img { height: calc(100% - 28px); }
 #probs .output-class { display: none; }  /* the verdict above already names the digit */
 #probs .confidence-set { margin-bottom: 0; }
