@@ -15,6 +15,7 @@ from .inference import tta_probs
 from .strokes import Pad
 
 SWEEP = tuple(range(-90, 91, 5))  # the rotations the curve reads, in degrees
+SWEEP_POINTS = 1_000  # a hand-drawn digit has a few hundred; 37 renders of 1,000 random ones: 1.2 s
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def pushed(pad: Pad, push: Push, rotation: float | None = None) -> torch.Tensor 
 def sweep(model: nn.Module, pad: Pad, push: Push) -> tuple[list[int], torch.Tensor] | None:
     """The probabilities [len(angles), 10] of the drawing pushed and turned by each SWEEP angle,
     read in one batched pass as classify reads one drawing; None when nothing is drawn."""
+    if (n := sum(map(len, pad.strokes))) > SWEEP_POINTS:
+        raise ValueError(f"the curve turns drawings of at most {SWEEP_POINTS:,} points; this one has {n:,}")
     xs = [(a, pushed(pad, push, a)) for a in SWEEP]
     xs = [(a, x) for a, x in xs if x is not None]  # a turn can thin a stroke out of a tiny drawing
     if not xs:

@@ -118,24 +118,6 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     expect(page.locator("#verdict")).to_contain_text(re.compile("It's a|Not sure"), timeout=30_000)
 
 
-def test_a_weak_run_joins_the_picker_unchosen(trainer, browser):
-    """The smallest run (1,000 images) reads far worse than the shipped model: it joins the
-    picker without being chosen, and says why."""
-    from playwright.sync_api import expect
-
-    page = open_pad(browser, trainer.url)
-    page.get_by_role("tab", name="Train").click()
-    set_slider(page, "train-images", 1_000)
-    page.locator("#train-pen input").uncheck()
-    page.locator("#train-start").click()
-    expect(page.locator("#train-result")).to_contain_text("not chosen", timeout=240_000)
-    assert "more than 5 points below the 99." in page.locator("#train-result").inner_text()
-    page.get_by_role("tab", name="Draw").click()
-    expect(page.locator("#picker input")).to_have_value("digitcnn")
-    page.locator("#picker input").click()
-    expect(page.get_by_role("option", name=TRAINED).last).to_be_visible()
-
-
 def test_a_run_whose_page_was_closed_joins_the_picker_and_can_be_removed(trainer, browser):
     """The page that started a run is closed mid-run: the run goes on, and its model is in the
     picker of the next page opened, without a restart. Remove deletes its files."""

@@ -11,7 +11,7 @@ from digitpad.canvas import preprocess
 from digitpad.dense import dense, softmax_steps
 from digitpad.inference import classify
 from digitpad.models import layer_facts
-from digitpad.push import SWEEP, Push, pushed, sweep
+from digitpad.push import SWEEP, SWEEP_POINTS, Push, pushed, sweep
 from digitpad.zoo import load_models
 
 
@@ -97,3 +97,11 @@ def test_pushing_a_drawing_changes_what_the_model_reads(zoo, pads):
 def test_a_push_out_of_range_is_refused_with_its_range(field, value):
     with pytest.raises(ValueError, match=f"{field} must be a number from"):
         Push(**{field: value})
+
+
+def test_the_curve_refuses_a_drawing_too_long_to_turn_37_times(zoo):
+    """A script's 20,000-point drawing took 22 s to sweep: the curve refuses it in a sentence."""
+    points = np.random.default_rng(0).random((SWEEP_POINTS + 1, 2)) * 400
+    pad = strokes.parse({"size": [400, 400], "strokes": [points.tolist()]})
+    with pytest.raises(ValueError, match=f"at most {SWEEP_POINTS:,} points; this one has {SWEEP_POINTS + 1:,}"):
+        sweep(zoo["digitcnn"], pad, Push())

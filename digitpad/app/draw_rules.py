@@ -238,7 +238,10 @@ class DrawRules:
 
     def curve(self, value, name, who, token, push: Push | None):
         """The pushed drawing's digit and its probability as the rotation sweeps (render.curve)."""
-        return render.curve(self.model_for(name, who, token).module, value, push or Push())
+        try:
+            return render.curve(self.model_for(name, who, token).module, value, push or Push())
+        except ValueError as e:
+            raise Refused(f"No curve: {e}.") from None
 
     def look_at_unit(self, last: Last | None, name, who, token, at) -> tuple | None:
         """The fc1 unit clicked at (x, y) of its squares: (image, text), or None past the last."""

@@ -218,8 +218,10 @@ class DrawTab:
         demo.load(self.arrive, [token, self.who], [token, self.who], **private).then(
             self.enter, [self.picker, self.who, token], [self.picker, *mine], **private)
         quiet = dict(trigger_mode="always_last", show_progress="hidden")
+        # The curve reads the drawing at 37 turns (about 0.14 s): a queue of its own, so that it
+        # never holds up anyone's live readings.
         sweep = dict(fn=self.draw_curve, inputs=[*drawn, self.sweeping, *self.sliders], outputs=self.curve,
-                     concurrency_id="background", **private, **quiet)
+                     concurrency_id="sweep", **private, **quiet)
         # Pen-up readings have workers of their own; live readings and maps share one, so that
         # under a class's load they cannot take the time the pen-up readings need. No handler here
         # returns gr.skip() or a component on the hot path: Gradio rebuilds a component's config
