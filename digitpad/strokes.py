@@ -12,7 +12,7 @@ WORK = 512           # larger canvases and pads are shrunk to this side first: a
 MAX_SIDE = 4096
 MAX_POINTS = 20_000  # a digit drawn for a minute at 120 points a second stays well inside
 MAX_STROKES = 200
-MAX_CHARS = 2_000_000
+MAX_CHARS = 20 * MAX_POINTS  # the pad sends points as [x.x, y.y]: a 100,000-point text took 0.27 s to parse
 STRAY = 1.0          # points may fall this many sides past the pad (pointer capture follows the pen)
 
 

@@ -37,9 +37,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from digitpad import data, drawn, pendigits, pixels, render, runs, strokes, teaching, train
-from digitpad.models import DigitCNN
+from digitpad.models import MODELS, DigitCNN
 from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
+from digitpad.push import SWEEP, Push
 from digitpad.settings import FAST, SEEDS
 from digitpad.steps import evaluate, train_step
 from digitpad.train import build_trainable, fold_weights
@@ -177,21 +178,26 @@ def bench_train(args):
               f"{seen.sum() / seconds.sum():,.0f} | {acc.min():.2%} | {base / np.median(seconds):.2f}x |")
 
 
-def handler_ms(model, values) -> tuple[list, list]:
-    """Milliseconds of the pad's two handlers for each value: the reading sent while the pen
-    moves and at pen-up (read), and the maps and heat maps after pen-up (look)."""
+def handler_ms(model, values, zoo: dict) -> tuple[list, list, list]:
+    """Milliseconds of the pad's handlers for each value: the reading sent while the pen moves
+    and at pen-up (read), the maps, heat maps and dense layers after pen-up (look), and with
+    them every zoo model's reading of the drawing (the zoo row)."""
     filters = pixels.filters_image(model)
     render.panels(model, values[0], filters)  # warm-up
-    read, look = [], []
+    read, look, row = [], [], []
     for v in values:
         t0 = time.perf_counter()
-        render.glance(model, v)
+        g = render.glance(model, v)
         t1 = time.perf_counter()
         render.panels(model, v, filters)
         t2 = time.perf_counter()
+        if g.x is not None:
+            render.zoo_row(zoo, g.x)
+        t3 = time.perf_counter()
         read.append((t1 - t0) * 1000)
         look.append((t2 - t1) * 1000)
-    return read, look
+        row.append((t3 - t2) * 1000)
+    return read, look, row
 
 
 def bad_values() -> dict[str, str]:
@@ -236,24 +242,33 @@ def bench_latency(args):
     drawings = drawn.sample(pendigits.load(pendigits.locate()), args.drawings, seed=11)
     rng = np.random.default_rng(11)
     values = [pendigits.pad_value(d, rng) for d in drawings]
-    rows = [(name, *handler_ms(load_model(name), values)) for name in args.models]
+    zoo = {name: load_model(name) for name in MODELS}
+    rows = [(name, *handler_ms(load_model(name), values, zoo)) for name in args.models]
     with throwaway_home():
         run = training_in_the_background()
         try:
             rows.append((f"{DEFAULT_MODEL}, while the Train tab trains ({runs.THREADS} thread"
-                         f"{'s' * (runs.THREADS != 1)})", *handler_ms(load_model(), values)))
+                         f"{'s' * (runs.THREADS != 1)})", *handler_ms(load_model(), values, zoo)))
         finally:
             run.stop()
             run.wait()
-    print("\n| model | read (pen moving, pen-up) p50 | read p95 | look (maps at pen-up) p50 | look p95 |"
-          "\n|---|---|---|---|---|")
-    for name, read, look in rows:
+    print(f"\n| model | read (pen moving, pen-up) p50 | read p95 | look (maps, dense layers at pen-up) p50 | "
+          f"look p95 | zoo row ({len(zoo)} models) p95 | look + zoo row p95 |\n|---|---|---|---|---|---|---|")
+    for name, read, look, row in rows:
         print(f"| {name} | {np.median(read):.1f} ms | {np.percentile(read, 95):.1f} ms | "
-              f"{np.median(look):.1f} ms | {np.percentile(look, 95):.1f} ms |")
+              f"{np.median(look):.1f} ms | {np.percentile(look, 95):.1f} ms | {np.percentile(row, 95):.1f} ms | "
+              f"{np.percentile(np.add(look, row), 95):.1f} ms |")
     model = load_model()
+    curve = []
+    for v in values[:20]:
+        t0 = time.perf_counter()
+        render.curve(model, v, Push())
+        curve.append((time.perf_counter() - t0) * 1000)
+    print(f"\nThe rotation curve ({len(SWEEP)} turns, one batched pass), while Push it until it breaks is "
+          f"open: p50 {np.median(curve):.0f} ms, p95 {np.percentile(curve, 95):.0f} ms")
     print("\n| a value that is no drawing | slowest of 5, read and look together | what the page says |\n|---|---|---|")
     for what, value in bad_values().items():
-        slowest = max(handler_ms(model, [value])[0][0] + handler_ms(model, [value])[1][0] for _ in range(5))
+        slowest = max(sum(ms[0] for ms in handler_ms(model, [value], zoo)[:2]) for _ in range(5))
         print(f"| {what} | {slowest:.1f} ms | {render.glance(model, value).verdict[:90]} |")
 
 
