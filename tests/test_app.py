@@ -272,7 +272,7 @@ def test_a_laptop_screen_shows_the_reading_without_scrolling_and_a_phone_the_ver
     page.goto(server.url)
     pad_ready(page)
     draw_and_read(page, next(d for d in drawings if d.label == 4))
-    for selector in ("#pad", "#verdict", "#correct", "#probs", "#input28", "#why"):
+    for selector in ("#pad", "#verdict", "#zoo", "#correct", "#probs", "#input28", "#why"):
         box = page.locator(selector).first.bounding_box()
         assert box["y"] + box["height"] <= 650, selector
     # Feature maps start right below the fold (the Draw / Train tab row takes 48 px above the pad).
