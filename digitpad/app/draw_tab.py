@@ -143,9 +143,10 @@ class DrawTab:
                 with gr.Row(elem_id="correct"):
                     self.right = gr.Button("Right", variant="primary", min_width=0, scale=2, size="sm")
                     self.digits = [gr.Button(str(d), min_width=0, size="sm") for d in range(10)]
-                self.score = gr.Markdown(elem_id="score")
                 self.probs = gr.Label(num_top_classes=10, label="Probability of each digit",
                                       show_label=False, elem_id="probs")
+                # Below the bars: on a laptop the zoo row, buttons and bars fill the first screen.
+                self.score = gr.Markdown(elem_id="score")
             with gr.Column(scale=3, min_width=300):
                 gr.Markdown("**What the model sees**: 28 x 28 after crop, fit and centre",
                             elem_id="input28-label")
