@@ -10,9 +10,9 @@ CANVAS = 400         # the pad's side in canvas pixels; the pen digits are rende
 BRUSH = 0.04         # the pad's brush width as a fraction of its side: 16 px on 400
 WORK = 512           # larger canvases and pads are shrunk to this side first: ample for a 20 px digit
 MAX_SIDE = 4096
-MAX_POINTS = 20_000  # a digit drawn for a minute at 120 points a second stays well inside
+MAX_POINTS = 5_000  # the pad keeps points 2 px apart: 10,000 px of stroke, ten times a slow 8's
 MAX_STROKES = 200
-MAX_CHARS = 20 * MAX_POINTS  # the pad sends points as [x.x, y.y]: a 100,000-point text took 0.27 s to parse
+MAX_CHARS = 20 * MAX_POINTS  # points as [x.x, y.y]: 100,000 of them took 0.27 s to parse
 STRAY = 1.0          # points may fall this many sides past the pad (pointer capture follows the pen)
 
 

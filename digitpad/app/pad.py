@@ -7,6 +7,7 @@ import gradio as gr
 from ..strokes import BRUSH, CANVAS
 
 SEND_EVERY_MS = 60
+GAP = 2  # canvas pixels between kept points: a slow pen at 240 Hz sends many less than a pixel apart
 
 HTML = f"""<div class="pad-frame">
 <canvas width="{CANVAS}" height="{CANVAS}" aria-label="Draw a digit here"></canvas>
@@ -28,7 +29,7 @@ canvas { display: block; width: 100%; aspect-ratio: 1; touch-action: none; curso
 JS = """
 const canvas = element.querySelector('canvas');
 const ctx = canvas.getContext('2d');
-const SIZE = canvas.width, BRUSH = %(brush)s, EVERY = %(every)s;
+const SIZE = canvas.width, BRUSH = %(brush)s, EVERY = %(every)s, GAP = %(gap)s;
 let strokes = [], pen = null, sent = 0, shown = [], replaying = false;
 
 function paint() {
@@ -61,8 +62,9 @@ canvas.addEventListener('pointerdown', e => {
 });
 canvas.addEventListener('pointermove', e => {
   if (!pen) return;
-  for (const ev of (e.getCoalescedEvents ? e.getCoalescedEvents() : [])) pen.push(at(ev));
-  if (!e.getCoalescedEvents || !e.getCoalescedEvents().length) pen.push(at(e));
+  const keep = p => { const q = pen[pen.length - 1]; if (Math.hypot(p[0] - q[0], p[1] - q[1]) >= GAP) pen.push(p); };
+  for (const ev of (e.getCoalescedEvents ? e.getCoalescedEvents() : [])) keep(at(ev));
+  if (!e.getCoalescedEvents || !e.getCoalescedEvents().length) keep(at(e));
   paint();
   if (performance.now() - sent >= EVERY) send(false);
 });
@@ -97,7 +99,7 @@ document.addEventListener('keydown', e => {
 });
 paint();
 canvas.dataset.ready = 'true';  // listeners attached: tests and tools wait for this
-""" % {"brush": BRUSH * CANVAS, "every": SEND_EVERY_MS}
+""" % {"brush": BRUSH * CANVAS, "every": SEND_EVERY_MS, "gap": GAP}
 
 
 def stroke_pad() -> gr.HTML:
