@@ -139,6 +139,20 @@ def test_a_shared_page_caps_profiles_per_browser_browsers_and_corrections(rules,
     assert len(rules.store.ids(rules.profile("me", token))) == 2
 
 
+def test_a_shared_page_meters_each_browsers_readings(rules, drawings, monkeypatch):
+    rules.shared = True
+    monkeypatch.setattr(rules, "readings", Limit(3, 10))
+    mine, theirs = rules.arrive(None, "me")[0], rules.arrive(None, "me")[0]
+    value = value_of(drawings, 4)
+    for _ in range(3):
+        rules.read(value, DEFAULT_MODEL, "me", mine)
+    for asked in (lambda: rules.panels(value, DEFAULT_MODEL, "me", mine),
+                  lambda: rules.look_closer((None, value), DEFAULT_MODEL, "me", mine, 0, (5, 5))):
+        with pytest.raises(Refused, match=r"asked for 3 readings in 10 s.*try again in \d+\.\d s"):
+            asked()
+    assert rules.read(value, DEFAULT_MODEL, "me", theirs)[0].digit == 4  # another browser reads on
+
+
 def test_a_model_trained_on_a_shared_page_is_its_browsers_alone(rules, drawings, zoo_models):
     rules.shared = True
     mine, theirs = rules.arrive(None, "me")[0], rules.arrive(None, "me")[0]

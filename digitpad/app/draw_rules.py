@@ -27,6 +27,7 @@ SHARED_CAP = 500  # drawings a profile keeps
 PROFILES_PER_BROWSER = 20
 BROWSERS = 300  # browsers with profiles; a class of 30 is a tenth of it
 CORRECTIONS_PER_MINUTE = 30  # each one teaches: a person pressing digits keeps well under it
+READINGS_PER_10_S = 300  # readings and clicks: the pad sends about 17 a second while the pen moves
 EXPORT_KEPT_S = 600  # a zip made for download is deleted after this, or when replaced
 MINE = "mine"  # the picker's key for the profile's own model, whatever its label says
 
@@ -109,6 +110,7 @@ class DrawRules:
         self._exports: dict[int, Path] = {}  # profile -> the zip of its drawings last made
         self.trained_by: dict[str, str] = {}  # label -> owner, of models trained on a shared page
         self.corrections = Limit(CORRECTIONS_PER_MINUTE, 60)  # per owner, on a shared page
+        self.readings = Limit(READINGS_PER_10_S, 10)  # per owner, on a shared page
 
     # Whose page, which profile
 
@@ -210,9 +212,17 @@ class DrawRules:
 
     # Readings
 
+    def metered(self, token) -> None:
+        """Count a reading (or a click on one) against a shared page's browser, refused past
+        READINGS_PER_10_S. Pages without a valid token yet share one count, and so do scripts."""
+        if self.shared and (wait := self.readings.take(owners.owner(token) or "")) is not None:
+            raise Refused(f"This browser asked for {self.readings.most} readings in {self.readings.seconds:.0f} s, "
+                          f"more than a pen sends: try again in {wait:.1f} s.")
+
     def read(self, value, name, who, token, push: Push | None = None) -> tuple[render.Glance, Last | None]:
         """The pad's value read by the chosen model (pushed, if `push`), and (input, value) kept for
         what follows."""
+        self.metered(token)
         g = render.glance(self.model_for(name, who, token).module, value, push)
         return g, None if g.x is None else (g.x, value)
 
@@ -227,6 +237,7 @@ class DrawRules:
         return self._drawn_last.get(page, hash(value)) != hash(value)
 
     def panels(self, value, name, who, token, push: Push | None = None) -> render.Panels:
+        self.metered(token)
         return render.panels(self.model_for(name, who, token).module, value, self.filters.get(name), push)
 
     def zoo(self, x, who, token) -> list[tuple[str, int, float]]:
@@ -238,6 +249,7 @@ class DrawRules:
 
     def curve(self, value, name, who, token, push: Push | None):
         """The pushed drawing's digit and its probability as the rotation sweeps (render.curve)."""
+        self.metered(token)
         try:
             return render.curve(self.model_for(name, who, token).module, value, push or Push())
         except ValueError as e:
@@ -245,18 +257,21 @@ class DrawRules:
 
     def look_at_unit(self, last: Last | None, name, who, token, at) -> tuple | None:
         """The fc1 unit clicked at (x, y) of its squares: (image, text), or None past the last."""
+        self.metered(token)
         model = self.model_for(name, who, token).module
         unit = pixels.unit_under(model.fc1.out_features, *clicked(at))
         return None if unit is None else render.look_at_unit(model, drawn(last), unit)
 
     def softmax(self, last: Last | None, name, who, token, at) -> str | None:
         """The softmax arithmetic of the digit whose bar was clicked at (x, y), or None past them."""
+        self.metered(token)
         digit = pixels.score_under(clicked(at)[1])
         model = self.model_for(name, who, token).module
         return None if digit is None else render.softmax_for(model, drawn(last), digit)
 
     def switch(self, last: Last | None, name, who, token) -> tuple[Loaded, render.Panels]:
         """Another model, and its reading of the last drawing (an empty one without)."""
+        self.metered(token)
         model = self.model_for(name, who, token)
         return model, render.reading(model.module, last and last[0], self.filters.get(name))
 
@@ -274,6 +289,7 @@ class DrawRules:
 
     def look_closer(self, last: Last | None, name, who, token, slot: int, at):
         """The clicked unit of the `slot`-th layer's maps: (image, text), or None between tiles."""
+        self.metered(token)
         model = self.model_for(name, who, token).module
         if slot >= len(model.feature_layers):
             raise Refused("That model shows fewer layers: click a tile of a feature map shown.")
