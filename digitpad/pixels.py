@@ -1,6 +1,7 @@
 """Pictures of a network's numbers, numpy and PIL only: signed values on one blue-white-red
 scale, feature-map grids (and which unit a click on one falls on), the 28x28 input, heat maps,
 filters and thumbnails. A matplotlib figure costs hundreds of milliseconds, a stroke has 25."""
+import functools
 import math
 
 import numpy as np
@@ -13,7 +14,6 @@ from .data import denormalize
 
 CELL = 56       # every feature map is scaled up to about this many pixels a side
 GAP = 2
-DENSE_WIDTH = 448  # a dense layer's squares fill about this many pixels a row
 SCORE_ROW = 26     # each digit's bar in the output scores
 
 
@@ -123,33 +123,38 @@ def thumbnail(canvas, size: int = 96) -> np.ndarray:
         (size, size), Image.Resampling.BOX))
 
 
-def units_layout(n: int) -> tuple[int, int]:
-    """How `units` lays out a dense layer of n units: each square's side, and squares per row."""
-    cols = math.ceil(math.sqrt(2 * n))  # twice as wide as tall, like the page's rows
-    return DENSE_WIDTH // cols, cols
+def units_layout(n: int) -> int:
+    """How many squares `units` puts in a row for a dense layer of n units."""
+    return math.ceil(math.sqrt(2 * n))  # twice as wide as tall, like the page's rows
 
 
 def units(values: np.ndarray) -> np.ndarray:
-    """A dense layer's [N] values as coloured squares, row by row, on the maps' colour scale."""
-    zoom, cols = units_layout(len(values))
+    """A dense layer's [N] values as pixels, row by row, on the maps' colour scale: sent at
+    this natural size and scaled up by the browser, as the 28x28 view is."""
+    cols = units_layout(len(values))
     rows = math.ceil(len(values) / cols)
     board = np.full((rows * cols, 3), 255, np.uint8)
     board[:len(values)] = colorize(values, float(np.abs(values).max()))
-    return enlarge(board.reshape(rows, cols, 3), zoom)
+    return board.reshape(rows, cols, 3)
 
 
 def unit_under(n: int, x: int, y: int) -> int | None:
     """The unit under pixel (x, y) of `units` for n units, or None past the last."""
-    zoom, cols = units_layout(n)
-    unit = (y // zoom) * cols + x // zoom
-    return unit if x // zoom < cols and unit < n else None
+    cols = units_layout(n)
+    unit = y * cols + x
+    return unit if x < cols and unit < n else None
+
+
+@functools.cache
+def font() -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=14)  # Pillow's own: no font file to find; 3 ms to load
 
 
 def scores(logits: list[float], width: int = 300) -> np.ndarray:
     """The ten output scores as bars from a zero line: red right for positive, blue left for
     negative, each with its digit and value; row d is digit d (see `score_under`)."""
     img = Image.new("RGB", (width, 10 * SCORE_ROW), "white")
-    draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=14)
+    draw = ImageDraw.Draw(img)
     label, zero = 24, 24 + (width - 24) // 2
     span = (width - label) // 2 - 4
     top = max(abs(v) for v in logits) or 1.0
@@ -157,8 +162,8 @@ def scores(logits: list[float], width: int = 300) -> np.ndarray:
         y, end = d * SCORE_ROW, zero + round(v / top * span)
         draw.rectangle((min(zero, end), y + 5, max(zero, end), y + SCORE_ROW - 5),
                        fill=tuple(int(c) for c in colorize(np.array(v / top), 1.0)), outline=(120, 120, 120))
-        draw.text((6, y + 5), str(d), fill="black", font=font)
-        draw.text((zero + 4 if v < 0 else zero - 4, y + 5), f"{v:+.1f}", fill="black", font=font,
+        draw.text((6, y + 5), str(d), fill="black", font=font())
+        draw.text((zero + 4 if v < 0 else zero - 4, y + 5), f"{v:+.1f}", fill="black", font=font(),
                   anchor="la" if v < 0 else "ra")
     draw.line((zero, 0, zero, 10 * SCORE_ROW), fill=(60, 60, 60))
     return np.asarray(img)

@@ -427,7 +427,8 @@ class Tab:
         self.heartbeat.cancel()
 
     async def send(self, endpoint: str, *data):
-        """Join the queue; futures of the event's first outputs and of its last (raising its error)."""
+        """Join the queue; futures of the event's first outputs and of its last (raising its error).
+        `data` holds every input, the page's state (None: as it starts) included."""
         r = await self.http.post(self.url + "join", json={
             "data": list(data), "fn_index": self.endpoints[endpoint], "session_hash": self.session,
             "event_data": None, "trigger_id": None})
@@ -484,7 +485,7 @@ async def student(tab: Tab, drawings: list, seed: int, until: float) -> tuple[li
 
     async def maps_after(reading, drawn):  # the page asks for the maps once the reading is in
         await reading
-        await (await tab.send("look", drawn, DEFAULT_MODEL, "me", ""))[1]
+        await (await tab.send("look", drawn, DEFAULT_MODEL, "me", "", None))[1]
     for d in drawings:
         if time.monotonic() >= until:
             break
@@ -498,9 +499,9 @@ async def student(tab: Tab, drawings: list, seed: int, until: float) -> tuple[li
                     tick += PEN_EVERY_S
                     await asyncio.sleep(max(0.0, tick - time.perf_counter()))
                     if (live is None or live.done()) and tick - sent >= SEND_EVERY_MS / 1000:
-                        (live, _), sent = await tab.send("read", value(so_far), DEFAULT_MODEL, "me", ""), tick
+                        (live, _), sent = await tab.send("read", value(so_far), DEFAULT_MODEL, "me", "", None), tick
                 up = tick = time.perf_counter()
-                reading, _ = await tab.send("read_drawing", value(so_far), DEFAULT_MODEL, "me", "")
+                reading, _ = await tab.send("read_drawing", value(so_far), DEFAULT_MODEL, "me", "", None)
                 panels = asyncio.create_task(maps_after(reading, value(so_far)))
             verdict, *_ = await asyncio.wait_for(reading, 60)
             finals.append(time.perf_counter() - up)
