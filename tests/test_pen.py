@@ -30,31 +30,34 @@ def counted_renders(monkeypatch):
 def test_cache_is_built_once_and_rebuilt_when_source_or_settings_change(
         small_pendigits, tmp_path, monkeypatch, counted_renders):
     monkeypatch.setenv("DIGITPAD_HOME", str(tmp_path / "home"))
-    first = pendigits.cached(small_pendigits, renders=2)
-    assert counted_renders == [300, 300]                  # two renders of each drawing
-    assert first.images.shape == (600, 1, 28, 28) and first.labels.shape == first.writers.shape == (600,)
+    header, *segments = small_pendigits.read_text().split("\n.SEGMENT")
+    sixty = tmp_path / "sixty.tra"  # 60 drawings: each rebuild below renders them all
+    sixty.write_text(header + "".join("\n.SEGMENT" + s for s in segments[:60]) + "\n")
+    first = pendigits.cached(sixty, renders=2)
+    assert counted_renders == [60, 60]                    # two renders of each drawing
+    assert first.images.shape == (120, 1, 28, 28) and first.labels.shape == first.writers.shape == (120,)
     ink = first.images[~first.images.isnan()]
     assert 0 <= ink.min() and ink.max() <= 1
 
-    again = pendigits.cached(small_pendigits, renders=2)
-    assert counted_renders == [300, 300]                  # read from the cache, nothing rendered
+    again = pendigits.cached(sixty, renders=2)
+    assert counted_renders == [60, 60]                    # read from the cache, nothing rendered
     assert torch.equal(torch.nan_to_num(again.images), torch.nan_to_num(first.images))
 
-    changes = [lambda: small_pendigits.write_text(small_pendigits.read_text().replace(' "3"', ' "8"', 1)),
+    changes = [lambda: sixty.write_text(sixty.read_text().replace(' "3"', ' "8"', 1)),
                lambda: monkeypatch.setattr(pendigits, "BRUSH", (0.03, 0.05)),
                lambda: monkeypatch.setattr(pendigits, "CANVAS", pendigits.CANVAS * 2),
                lambda: monkeypatch.setattr(pendigits, "PREPROCESS_VERSION", pendigits.PREPROCESS_VERSION + 1)]
-    original = small_pendigits.read_text()
-    pendigits.cached(small_pendigits)  # one render each, so each change below costs 300 renders
+    original = sixty.read_text()
+    pendigits.cached(sixty)  # one render each, so each change below costs 60 renders
     counted_renders.pop()
     try:
         for n, change in enumerate(changes, start=1):
             change()
-            pendigits.cached(small_pendigits)
+            pendigits.cached(sixty)
             assert len(counted_renders) == 2 + n, f"change {n} did not rebuild the cache"
     finally:
-        small_pendigits.write_text(original)
-    assert not list(small_pendigits.parent.glob("*.pt")), "the cache never goes beside the source"
+        sixty.write_text(original)
+    assert not list(sixty.parent.glob("*.pt")), "the cache never goes beside the source"
 
 
 def test_no_writer_is_on_both_sides_of_a_fold(drawings):
