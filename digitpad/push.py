@@ -40,9 +40,9 @@ class Push:
 def turned(pad: Pad, degrees: float, thickness: float) -> Pad:
     """The strokes turned about their centre, on a canvas just big enough for them, with the
     brush `thickness` times as wide as the pad's."""
-    a = math.radians(degrees)
     if not pad.strokes:
         return pad
+    a = math.radians(degrees)
     turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])  # y points down
     points = np.concatenate(pad.strokes)
     centre = (points.min(0) + points.max(0)) / 2

@@ -79,9 +79,12 @@ def softmax_for(model: nn.Module, x: torch.Tensor, digit: int) -> str:
 
 def zoo_row(models: dict[str, nn.Module], x: torch.Tensor) -> list[tuple[str, int, float]]:
     """Each model's digit and its probability for one input, read as classify reads it."""
+    row = []
     with torch.inference_mode():
-        return [(name, int(p.argmax()), float(p.max()))
-                for name, p in ((name, tta_probs(m, x)[0]) for name, m in models.items())]
+        for name, model in models.items():
+            probs = tta_probs(model, x)[0]
+            row.append((name, int(probs.argmax()), float(probs.max())))
+    return row
 
 
 def architecture(model: nn.Module) -> list[list]:
