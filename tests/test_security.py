@@ -112,7 +112,7 @@ def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings
 
 def test_the_train_endpoints_called_directly_refuse_what_the_page_cannot_send(shared, monkeypatch):
     """gradio_client with a token this server signed (as any page gets one): no run starts from
-    an unknown model, epochs or images out of the sliders' range, or a made-up token."""
+    an unknown model, epochs or images out of the sliders' range or no number, or a made-up token."""
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
@@ -120,7 +120,8 @@ def test_the_train_endpoints_called_directly_refuse_what_the_page_cannot_send(sh
     token, client = owners.new(), Client(shared.url, verbose=False)
     for args, said in [(("nope", 1, False, 1000), "nope is not in the list of choices"),
                        (("digitcnn", 10**9, False, 1000), "greater than maximum value 5"),
-                       (("digitcnn", 1, False, -5), "less than minimum value 1000")]:
+                       (("digitcnn", 1, False, -5), "less than minimum value 1000"),
+                       (("digitcnn", "x", False, 1000), "Epochs: expected a number from 1 to 5, got x")]:
         with pytest.raises(AppError, match=said):
             client.predict(*args, "me", token, api_name="/train")
     with pytest.raises(AppError, match="token is missing or not valid"):  # a made-up token
