@@ -17,7 +17,7 @@ from ..push import Push
 from ..store import ReadOnly, png
 from .draw_rules import DrawRules, Picker, Refused, push_of
 from .pad import stroke_pad
-from .refusal import Slider, refuse
+from .refusal import refuse, slider
 
 VIEW28_EMPTY = "<p>The 28 x 28 image the model reads appears here.</p>"
 NOTHING_DRAWN = "Draw a digit first, then say which it was."
@@ -177,7 +177,7 @@ class DrawTab:
         with gr.Accordion("Push it until it breaks", open=False, elem_id="push") as self.pushes:
             gr.Markdown(PUSH)
             with gr.Row():
-                self.sliders = [Slider(*Push.RANGES[name], value=getattr(Push(), name), step=step, label=label,
+                self.sliders = [slider(*Push.RANGES[name], value=getattr(Push(), name), step=step, label=label,
                                           elem_id=f"push-{name}", min_width=150)
                                 for name, (label, step) in SLIDERS.items()]
                 self.reset = gr.Button("Put it back", size="sm", elem_id="push-reset", scale=0, min_width=120)

@@ -12,13 +12,17 @@ def refuse(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-class Slider(gr.Slider):
-    """gr.Slider, drawn by the page as one, whose value from a script that is no number is refused
-    in a sentence: Gradio's own bounds check raised a TypeError, which the page shows as 'Error'."""
-    is_template = True  # Gradio draws a template with its parent's frontend
+def slider(*args, **kwargs) -> gr.Slider:
+    """gr.Slider, whose value from a script that is no number is refused in a sentence: Gradio's
+    own bounds check raised a TypeError, which the page showed as 'Error'."""
+    # Not a subclass: Gradio writes a .pyi stub beside the module of every component class.
+    made = gr.Slider(*args, **kwargs)
+    check = made.preprocess
 
-    def preprocess(self, payload):
+    def preprocess(payload):
         if type(payload) not in (int, float) or payload != payload:  # NaN is no number either
-            raise refuse(f"{self.label}: expected a number from {self.minimum:g} to {self.maximum:g}, "
+            raise refuse(f"{made.label}: expected a number from {made.minimum:g} to {made.maximum:g}, "
                          f"got {str(payload)[:20]}.")
-        return super().preprocess(payload)
+        return check(payload)
+    made.preprocess = preprocess
+    return made

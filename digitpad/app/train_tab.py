@@ -16,7 +16,7 @@ from ..limits import Limit
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load
 from .draw_tab import Draw, picture
-from .refusal import Slider, refuse
+from .refusal import refuse, slider
 
 MNIST_TRAIN = 60_000 - data.VAL_SIZE  # MNIST training images once validation is carved off
 POLL_S = 0.5
@@ -171,8 +171,8 @@ def build(models: dict, default: str, draw: Draw, token: gr.BrowserState) -> Non
     gr.Markdown(mnist_note(root), elem_id="mnist-note")
     with gr.Row():
         arch = gr.Dropdown(list(MODELS), value=default, label="Model", elem_id="train-model")
-        epochs = Slider(1, 5, value=1, step=1, label="Epochs", elem_id="train-epochs")
-        images = Slider(1_000, MNIST_TRAIN, value=MNIST_TRAIN, step=1_000,
+        epochs = slider(1, 5, value=1, step=1, label="Epochs", elem_id="train-epochs")
+        images = slider(1_000, MNIST_TRAIN, value=MNIST_TRAIN, step=1_000,
                            label="MNIST images per epoch", elem_id="train-images")
         pen = gr.Checkbox(True, label="Pen-drawn digits in every batch", elem_id="train-pen")
     with gr.Row():
