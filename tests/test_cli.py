@@ -135,7 +135,8 @@ def test_ctrl_c_saves_the_best_epoch_and_exits_130_without_touching_shipped_weig
 
 def test_a_built_wheel_loads_every_model_and_serves_the_page_outside_the_checkout(tmp_path):
     """Build from a clean copy of the tracked files, install into a fresh folder, load from /,
-    and start the page from it: every subpackage (digitpad.app too) must be in the wheel."""
+    and start the page from it: every subpackage (digitpad.app too) must be in the wheel, and
+    serving writes nothing into it (a gr.Slider subclass once made Gradio write a .pyi there)."""
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True).stdout.split()
     src = tmp_path / "src"
     for name in tracked:
@@ -157,6 +158,7 @@ def test_a_built_wheel_loads_every_model_and_serves_the_page_outside_the_checkou
     paths = out.stdout.split()
     assert len(paths) == len(MODELS) and all(p.startswith(str(target)) for p in paths)
 
+    files = {p for p in target.rglob("*") if "__pycache__" not in p.parts}
     port, log = free_port(), tmp_path / "server.log"
     with open(log, "w") as out:
         server = subprocess.Popen([sys.executable, "-c", WITHOUT_EDITABLE + "import runpy\nrunpy.run_module("
@@ -174,6 +176,8 @@ def test_a_built_wheel_loads_every_model_and_serves_the_page_outside_the_checkou
         server.terminate()
         server.wait(10)
     assert f"from {target}" in log.read_text()  # it served the installed package's weights
+    written = {p for p in target.rglob("*") if "__pycache__" not in p.parts} - files
+    assert not written, f"serving wrote into the installed package: {sorted(map(str, written))}"
 
 
 def test_the_default_mnist_folder_is_made_in_digitpads_home(tmp_path, monkeypatch):
