@@ -42,10 +42,10 @@ def test_the_page_says_what_is_wrong(model, value, shown):
 
 
 def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, drawings):
-    """20 concurrent clients x 5 drawings against the app on loopback: no errors, same answers,
+    """20 concurrent clients x 4 drawings against the app on loopback: no errors, same answers,
     and memory that stops growing once the server has warmed up to 20 clients."""
     rng = np.random.default_rng(5)
-    values = [pendigits.pad_value(drawings[i], rng) for i in range(0, 7494, 62)][:120]
+    values = [pendigits.pad_value(drawings[i], rng) for i in range(0, 7494, 62)][:80]
     warm, measured = values[:20], values[20:]
 
     # The first burst of 20 clients grows the server by ~100 MiB once (threads, malloc arenas,
@@ -54,9 +54,9 @@ def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, d
     before = rss_mib(server.pid)
     results, seconds = send_all(server.url, [measured[k::20] for k in range(20)])
     growth = rss_mib(server.pid) - before
-    print(f"100 drawings from 20 clients in {seconds:.1f} s; server memory grew {growth:.1f} MiB")
+    print(f"60 drawings from 20 clients in {seconds:.1f} s; server memory grew {growth:.1f} MiB")
 
-    assert sum(len(r) for r in results) == 100
+    assert sum(len(r) for r in results) == 60
     for client in results:
         for value, verdict, probs in client:
             alone = render.glance(model, value)
@@ -64,5 +64,5 @@ def test_twenty_clients_at_once_get_the_answers_each_gets_alone(server, model, d
             assert probs["label"] == str(alone.digit)
             got = {c["label"]: c["confidence"] for c in probs["confidences"]}
             assert all(abs(got[k] - v) < 1e-4 for k, v in alone.probs.items())
-    # Keeping each request's value or its page images would add tens of MiB over these 100 drawings.
+    # Keeping each request's value or its page images would add tens of MiB over these 60 drawings.
     assert growth < 100
