@@ -14,6 +14,9 @@ from .data import denormalize
 
 CELL = 56       # every feature map is scaled up to about this many pixels a side
 GAP = 2
+# Sent enlarged, as the maps are: Gradio's click coordinates assume an image is never shown
+# larger than its natural size.
+DENSE_WIDTH = 448  # a dense layer's squares fill about this many pixels a row
 SCORE_ROW = 26     # each digit's bar in the output scores
 
 
@@ -123,26 +126,26 @@ def thumbnail(canvas, size: int = 96) -> np.ndarray:
         (size, size), Image.Resampling.BOX))
 
 
-def units_layout(n: int) -> int:
-    """How many squares `units` puts in a row for a dense layer of n units."""
-    return math.ceil(math.sqrt(2 * n))  # twice as wide as tall, like the page's rows
+def units_layout(n: int) -> tuple[int, int]:
+    """How `units` lays out a dense layer of n units: each square's side, and squares per row."""
+    cols = math.ceil(math.sqrt(2 * n))  # twice as wide as tall, like the page's rows
+    return DENSE_WIDTH // cols, cols
 
 
 def units(values: np.ndarray) -> np.ndarray:
-    """A dense layer's [N] values as pixels, row by row, on the maps' colour scale: sent at
-    this natural size and scaled up by the browser, as the 28x28 view is."""
-    cols = units_layout(len(values))
+    """A dense layer's [N] values as coloured squares, row by row, on the maps' colour scale."""
+    zoom, cols = units_layout(len(values))
     rows = math.ceil(len(values) / cols)
     board = np.full((rows * cols, 3), 255, np.uint8)
     board[:len(values)] = colorize(values, float(np.abs(values).max()))
-    return board.reshape(rows, cols, 3)
+    return enlarge(board.reshape(rows, cols, 3), zoom)
 
 
 def unit_under(n: int, x: int, y: int) -> int | None:
     """The unit under pixel (x, y) of `units` for n units, or None past the last."""
-    cols = units_layout(n)
-    unit = y * cols + x
-    return unit if x < cols and unit < n else None
+    zoom, cols = units_layout(n)
+    unit = (y // zoom) * cols + x // zoom
+    return unit if x // zoom < cols and unit < n else None
 
 
 @functools.cache

@@ -51,10 +51,10 @@ def test_an_fc1_unit_adds_up_to_its_square(zoo, pads):
         assert abs(total - shown) < 1e-4 and abs(shown - float(dense(model, x).units[5])) < 1e-5
         assert image.shape[0] > 50
     n = zoo["digitcnn"].fc1.out_features
-    cols = pixels.units_layout(n)
-    assert pixels.units(np.linspace(-1, 1, n)).shape == (-(-n // cols), cols, 3)
-    assert pixels.unit_under(n, 3, 2) == 2 * cols + 3
-    assert pixels.unit_under(n, cols, 0) is None and pixels.unit_under(n, cols - 1, n // cols) is None
+    zoom, cols = pixels.units_layout(n)
+    assert pixels.units(np.linspace(-1, 1, n)).shape[1] == cols * zoom
+    assert pixels.unit_under(n, zoom * 3 + 1, zoom * 2 + 1) == 2 * cols + 3
+    assert pixels.unit_under(n, cols * zoom + 1, 0) is None
     assert [pixels.score_under(y) for y in (0, pixels.SCORE_ROW * 9 + 1, pixels.SCORE_ROW * 10)] == [0, 9, None]
 
 
