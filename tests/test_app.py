@@ -132,6 +132,7 @@ def test_drawing_in_a_real_browser(server, browser, drawings, shots):
     expect(page.locator("#softmax")).to_contain_text("Softmax, for 3", timeout=30_000)
     shown = float(re.search(r"= ([\d.]+), the probability shown for 3", page.locator("#softmax").inner_text())[1])
     assert f"It's a 3 ({shown:.0%} sure)" in page.locator("#verdict").inner_text()
+    assert page.locator("#units img").bounding_box()["width"] > 200  # shown large enough to click a unit
     zoom, _ = pixels.units_layout(128)
     click_pixel(page.locator("#units img"), zoom * 2.5, zoom * 0.5)
     expect(page.locator("#arithmetic")).to_contain_text("fc1, unit 2", timeout=30_000)
