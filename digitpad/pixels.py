@@ -158,7 +158,8 @@ def scores(logits: list[float], width: int = 300) -> np.ndarray:
     negative, each with its digit and value; row d is digit d (see `score_under`)."""
     img = Image.new("RGB", (width, 10 * SCORE_ROW), "white")
     draw = ImageDraw.Draw(img)
-    label, zero = 24, 24 + (width - 24) // 2
+    label = 24  # the digits' column
+    zero = label + (width - label) // 2
     span = (width - label) // 2 - 4
     top = max(abs(v) for v in logits) or 1.0
     for d, v in enumerate(logits):

@@ -197,9 +197,12 @@ def reading(model: nn.Module, x: torch.Tensor | None, filters: np.ndarray | None
 def curve(model: nn.Module, canvas, push: Push) -> tuple[int, list[tuple[int, float]]] | None:
     """The digit read at `push`, and its probability as the rotation sweeps (angle, probability);
     None when nothing is drawn or the canvas is not the pad's strokes."""
-    x, _ = _input(canvas, push)
-    pad = strokes.parse(canvas) if isinstance(canvas, (str, bytes)) else canvas
-    if x is None or not isinstance(pad, strokes.Pad):
+    try:
+        pad = strokes.parse(canvas) if isinstance(canvas, (str, bytes)) else canvas
+    except ValueError:
+        return None
+    x = _input(pad, push)[0] if isinstance(pad, strokes.Pad) else None
+    if x is None:
         return None
     digit = classify(model, x).digit
     angles, probs = sweep(model, pad, push)

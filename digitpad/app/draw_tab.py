@@ -212,7 +212,8 @@ class DrawTab:
     def listen(self, demo: gr.Blocks, token: gr.BrowserState) -> None:
         page, drawn = [self.last, self.picker, self.who, token], [self.sketch, self.picker, self.who, token]
         mine, shown = [self.drawings, self.score, self.exported], [self.verdict, self.probs, self.seen, self.last]
-        panels = [*self.reasons, self.why_text, *self.layers, self.responses, self.units, self.scores, self.zoo]
+        self.after = panels = [*self.reasons, self.why_text, *self.layers, self.responses, self.units,
+                               self.scores, self.zoo]  # what follows a reading, in `panels`' order
         then_learn = dict(fn=self.learn, inputs=[self.picker, self.who, token],
                           outputs=[self.picker, self.score], api_visibility="private")
         private = dict(api_visibility="private")
@@ -284,7 +285,7 @@ class DrawTab:
         dense layers and the zoo's row, unless a later pen-up on the same page has superseded
         this drawing."""
         if self.rules.superseded(request.session_hash, value):
-            return [gr.skip()] * (3 + self.rules.slots + 4)  # costly in Gradio, but far less than the maps
+            return [gr.skip()] * len(self.after)  # costly in Gradio, but far less than the maps
         return self.panels(self.rules.panels(value, name, who, token, push), who, token)
 
     def panels(self, p: render.Panels, who, token) -> tuple:
