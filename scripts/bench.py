@@ -266,6 +266,12 @@ def bench_latency(args):
         curve.append((time.perf_counter() - t0) * 1000)
     print(f"\nThe rotation curve ({len(SWEEP)} turns, one batched pass), while Push it until it breaks is "
           f"open: p50 {np.median(curve):.0f} ms, p95 {np.percentile(curve, 95):.0f} ms")
+    import bombs
+    with tempfile.TemporaryDirectory(prefix="digitpad-bombs-") as folder:
+        costs = bombs.costs(Path(folder))
+    print("\n| a bomb a client can send (tests/bombs.py, a process of its own) | seconds | peak memory |\n|---|---|---|")
+    for bomb, (seconds, mib) in costs.items():
+        print(f"| {bomb} | {seconds:.2f} s | {mib:.0f} MiB |")
     print("\n| a value that is no drawing | slowest of 5, read and look together | what the page says |\n|---|---|---|")
     for what, value in bad_values().items():
         slowest = max(sum(ms[0] for ms in handler_ms(model, [value], zoo)[:2]) for _ in range(5))

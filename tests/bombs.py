@@ -1,8 +1,10 @@
-"""Run by test_security in a process of its own: each bomb a client can send, timed, with the
-process's peak memory reset before it (Linux's clear_refs), printed as JSON {name: [s, MiB]}."""
+"""Each bomb a client can send, timed in a process of its own with the process's peak memory
+reset before it (Linux's clear_refs): `costs` runs this file and reads {name: [s, MiB]}."""
 import io
 import json
+import os
 import struct
+import subprocess
 import sys
 import time
 import zipfile
@@ -65,6 +67,13 @@ def main(folder: Path) -> None:
         bomb()
         costs[name] = [time.perf_counter() - start, (kib("VmHWM") - before) / 1024]
     print(json.dumps(costs))
+
+
+def costs(folder: Path) -> dict[str, list[float]]:
+    """Every bomb's seconds and peak MiB, from a fresh process whose home is `folder`."""
+    out = subprocess.run([sys.executable, __file__, str(folder)], env={**os.environ, "DIGITPAD_HOME": str(folder)},
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    return json.loads(out.splitlines()[-1])
 
 
 if __name__ == "__main__":
