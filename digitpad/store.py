@@ -175,6 +175,11 @@ class Store:
         rows = self._run("SELECT created FROM profiles WHERE id = ?", (profile,))
         return rows[0][0] if rows else None
 
+    def newest(self, profile: int) -> tuple[str | None, int] | None:
+        """The strokes and label of the profile's newest drawing."""
+        rows = self._run("SELECT strokes, label FROM drawings WHERE profile = ? ORDER BY id DESC LIMIT 1", (profile,))
+        return tuple(rows[0]) if rows else None
+
     def ids(self, profile: int) -> list[int]:
         return [r[0] for r in self._run("SELECT id FROM drawings WHERE profile = ? ORDER BY id", (profile,))]
 

@@ -1,6 +1,9 @@
 """The Draw tab's rules without a browser: the picker, corrections, profiles and the shared
 page's limits, on the shipped models and real pen strokes."""
+import contextlib
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -35,7 +38,8 @@ def test_a_correction_is_kept_taught_and_offered_in_the_picker(rules, drawings):
 
     glance, last = rules.read(value_of(drawings, 7), DEFAULT_MODEL, "ana", "")
     assert glance.digit == 7 and last[1] == value_of(drawings, 7)
-    assert rules.keep(3, last, DEFAULT_MODEL, "ana", "") == p  # told it was a 3
+    for _ in range(2):  # a double click, or a script's retry: kept once
+        assert rules.keep(3, last, DEFAULT_MODEL, "ana", "") == p  # told it was a 3
     [kept] = rules.store.drawings(p)
     assert (kept.label, kept.said, kept.base_said, kept.mine_said, kept.model) == (3, 7, 7, 7, DEFAULT_MODEL)
 
@@ -91,18 +95,32 @@ def test_a_shared_page_keeps_profiles_to_their_browser_and_caps_them(rules, draw
 
     monkeypatch.setattr(draw_rules, "SHARED_CAP", 2)
     _, last = rules.read(value_of(drawings, 1), DEFAULT_MODEL, "me", token)
-    for _ in range(2):
-        rules.keep(None, last, DEFAULT_MODEL, "me", token)
+    for label in (None, 7):  # the same drawing twice is kept once: told apart by their labels
+        rules.keep(label, last, DEFAULT_MODEL, "me", token)
     with pytest.raises(Refused, match="holds 2 drawings"):
         rules.keep(None, last, DEFAULT_MODEL, "me", token)
     assert len(rules.store.ids(rules.profile("me", token))) == 2
+
+    add = rules.store.add
+
+    def slow_add(*args):  # a slow disk: the count of one click and its insert lie far apart
+        time.sleep(0.05)
+        return add(*args)
+    monkeypatch.setattr(rules.store, "add", slow_add)
+
+    def click(label):  # eleven buttons clicked at once by a script: each is its own event
+        with contextlib.suppress(Refused):
+            rules.keep(label, last, DEFAULT_MODEL, "racing", token)
+    with ThreadPoolExecutor(11) as pool:
+        list(pool.map(click, [None, *range(10)]))
+    assert len(rules.store.ids(rules.profile("racing", token))) == 2
     assert not rules.removable(DEFAULT_MODEL)
 
 
 def test_deleting_and_forgetting_change_only_that_profile(rules, drawings):
     _, last = rules.read(value_of(drawings, 2), DEFAULT_MODEL, "ana", "")
-    for who in ("ana", "ana", "ben"):
-        rules.keep(None, last, DEFAULT_MODEL, who, "")
+    for who, label in (("ana", None), ("ana", 3), ("ben", None)):
+        rules.keep(label, last, DEFAULT_MODEL, who, "")
     ana, ben = rules.profile("ana", ""), rules.profile("ben", "")
     newest = rules.drawing_at(0, "ana", "")
     assert newest == max(rules.store.ids(ana)) and rules.drawing_at(1, "ana", "") == min(rules.store.ids(ana))
@@ -132,8 +150,8 @@ def test_a_shared_page_caps_profiles_per_browser_browsers_and_corrections(rules,
 
     monkeypatch.setattr(rules, "corrections", Limit(2, 60))
     _, last = rules.read(value_of(drawings, 5), DEFAULT_MODEL, "me", token)
-    for _ in range(2):
-        rules.keep(None, last, DEFAULT_MODEL, "me", token)
+    for label in (None, 3):
+        rules.keep(label, last, DEFAULT_MODEL, "me", token)
     with pytest.raises(Refused, match=r"2 corrections in a minute.*try again in \d+ s"):
         rules.keep(None, last, DEFAULT_MODEL, "me", token)
     assert len(rules.store.ids(rules.profile("me", token))) == 2
@@ -151,6 +169,10 @@ def test_a_shared_page_meters_each_browsers_readings(rules, drawings, monkeypatc
         with pytest.raises(Refused, match=r"asked for 3 readings in 10 s.*try again in \d+\.\d s"):
             asked()
     assert rules.read(value, DEFAULT_MODEL, "me", theirs)[0].digit == 4  # another browser reads on
+    for _ in range(3):  # the API carries no token: scripts share one count
+        rules.read_strokes(value, DEFAULT_MODEL)
+    with pytest.raises(Refused, match=r"Scripts and pages still opening \(one count\) asked for 3 readings"):
+        rules.read_strokes(value, DEFAULT_MODEL)
 
 
 def test_a_model_trained_on_a_shared_page_is_its_browsers_alone(rules, drawings, zoo_models):

@@ -6,6 +6,7 @@ import io
 import secrets
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,7 @@ class DrawRules:
         self._exports: dict[int, Path] = {}  # profile -> the zip of its drawings last made
         self.trained_by: dict[str, str] = {}  # label -> owner, of models trained on a shared page
         self.corrections = Limit(CORRECTIONS_PER_MINUTE, 60)  # per owner, on a shared page
+        self._keeping = threading.Lock()
         self.readings = Limit(READINGS_PER_10_S, 10)  # per owner, on a shared page
 
     # Whose page, which profile
@@ -215,8 +217,10 @@ class DrawRules:
     def metered(self, token) -> None:
         """Count a reading (or a click on one) against a shared page's browser, refused past
         READINGS_PER_10_S. Pages without a valid token yet share one count, and so do scripts."""
-        if self.shared and (wait := self.readings.take(owners.owner(token) or "")) is not None:
-            raise Refused(f"This browser asked for {self.readings.most} readings in {self.readings.seconds:.0f} s, "
+        owner = owners.owner(token)
+        if self.shared and (wait := self.readings.take(owner or "")) is not None:
+            who = "This browser" if owner else "Scripts and pages still opening (one count)"
+            raise Refused(f"{who} asked for {self.readings.most} readings in {self.readings.seconds:.0f} s, "
                           f"more than a pen sends: try again in {wait:.1f} s.")
 
     def read(self, value, name, who, token, push: Push | None = None) -> tuple[render.Glance, Last | None]:
@@ -281,6 +285,7 @@ class DrawRules:
         if model not in self.models or model in self.trained_by:  # the API carries no browser's token
             served = [n for n in self.models if n not in self.trained_by]
             raise Refused(f"No model {str(model)[:40]!r}; choose one of {', '.join(served)}.")
+        self.metered(None)  # a script carries no browser's token
         g = render.glance(self.models[model].module, value)
         if g.probs is None and g.verdict != render.EMPTY:
             raise Refused(g.verdict)
@@ -305,18 +310,20 @@ class DrawRules:
             return None
         x, value = last
         p = self.profile(who, token)
-        if self.shared and len(self.store.ids(p)) >= SHARED_CAP:
-            raise Refused(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
-                          "keeps: delete some under Your drawings first.")
         if self.shared and (wait := self.corrections.take(self.owner(token))) is not None:
             raise Refused(f"This browser has sent {self.corrections.most} corrections in a minute, "
                           f"the most a shared page takes: try again in {wait:.0f} s.")
         chosen, base = self.model_for(name, who, token).module, self.models[self.default].module
         mine = (self.personal.get(p) or self.models[self.default]).module  # before it learns this drawing
         said = {m: classify(m, x).digit for m in {chosen, base, mine}}  # each model read once
-        self.store.add(p, x, pixels.thumbnail(strokes.parse(value)),
-                       said[chosen] if label is None else label,
-                       Read(name, said[chosen], said[base], said[mine]), value)
+        label = said[chosen] if label is None else label
+        thumbnail = pixels.thumbnail(strokes.parse(value))
+        with self._keeping:  # each button is its own event: a script's racing clicks would all pass the count
+            if self.shared and len(self.store.ids(p)) >= SHARED_CAP:
+                raise Refused(f"This profile holds {SHARED_CAP} drawings, the most a shared page "
+                              "keeps: delete some under Your drawings first.")
+            if self.store.newest(p) != (value, label):  # else a double click, or a retry whose answer was lost
+                self.store.add(p, x, thumbnail, label, Read(name, said[chosen], said[base], said[mine]), value)
         return p
 
     def learn(self, name, who, token) -> tuple[Picker, str]:
