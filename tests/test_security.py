@@ -1,15 +1,20 @@
 """The page served to a class (shared mode), probed as a curious student would: nobody reads
 another's drawings or stops another's run, nothing served is guessable, bad imports are refused
 in a sentence before anything big is decoded, and a killed server leaves no training behind."""
+import contextlib
 import io
 import os
+import re
 import signal
 import socket
 import struct
+import threading
 import time
 import urllib.error
 import urllib.request
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +23,8 @@ from PIL import Image
 import bombs
 from clients import as_profile, draw_and_read, log_text, open_pad, start_app
 
-from digitpad import owners
+from digitpad import owners, pendigits
+from digitpad.app.pictures import served
 from digitpad.cli import port_taken
 from digitpad.store import IMPORT_BYTES, Read, Store, png
 
@@ -140,6 +146,77 @@ def test_a_browser_past_its_profiles_cap_is_told_so(shared, monkeypatch):
     with pytest.raises(AppError, match=f"has {PROFILES_PER_BROWSER} profiles"):
         client.predict("digitcnn", "one too many", token, api_name="/profile")
     client.predict("digitcnn", "pupil 3", token, api_name="/profile")  # its own still open
+
+
+def test_a_scripts_probes_are_answered_in_sentences_and_a_retried_correction_kept_once(
+        shared, drawings, monkeypatch):
+    """Called as a script would (gradio_client): a profile made locally (token "") and tokens that
+    are no string are out of reach, values that are no drawing are named, twelve pages asking for
+    one drawing's pictures at once each get them whole, and a correction sent twice (a double
+    click, or a retry after a lost answer) is kept once; the file route serves none of the home's
+    own files."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    monkeypatch.setenv("DIGITPAD_HOME", str(shared.home))
+    client = Client(shared.url, verbose=False)
+    for args, api in [(("digitcnn", "me", ""), "/profile"), (("me", ""), "/forget"),
+                      (("digitcnn", "me", None), "/profile"), (("digitcnn", "me", {"a": 1}), "/profile"),
+                      (("digitcnn", "me", ["x"]), "/profile")]:
+        with pytest.raises(AppError, match="This page's token is missing or not valid: reload the page."):
+            client.predict(*args, api_name=api)
+    for bad, said in [("hello", "the drawing is not JSON"), (42, "expected an image .* got int")]:
+        verdict, *_ = client.predict(bad, "digitcnn", "me", "", api_name="/read")
+        assert re.match(f"That canvas could not be read: {said}", verdict)
+        with pytest.raises(AppError, match=f"That canvas could not be read: {said}"):
+            client.predict(bad, "digitcnn", api_name="/read_strokes")
+
+    value = pendigits.pad_value(next(d for d in drawings if d.label == 3), np.random.default_rng(3))
+    token = owners.new()
+
+    def pictures(_):
+        panels = Client(shared.url, verbose=False).predict(value, "digitcnn", "me", token, api_name="/look")
+        return [open(p, "rb").read() for p in panels if isinstance(p, str) and p.endswith(".png")]
+    with ThreadPoolExecutor(12) as pool:
+        got = list(pool.map(pictures, range(12)))
+    assert len(got[0]) == 9 and all(g == got[0] for g in got)  # heat maps, layers, responses, dense
+
+    client.predict(value, "digitcnn", "me", token, api_name="/read_drawing")
+    for _ in range(2):
+        _, gallery, score, _ = client.predict("digitcnn", "me", token, api_name="/it_was_3")
+    assert len(gallery) == 1 and "On your 1 drawing" in score
+
+    models = list((shared.home / "profiles").rglob("*.pt"))  # taught models, this one's among them
+    exports = shared.home / "exports"
+    assert models and (shared.home / "secret").is_file()
+    for path in (shared.home / "secret", shared.home / "drawings.sqlite", *models, f"{exports}/../secret",
+                 f"{exports}/%2e%2e/secret", f"{exports}/..%2fdrawings.sqlite", f"{exports}/../../../etc/passwd"):
+        assert status(f"{shared.url}gradio_api/file={path}") in (403, 404), path
+
+
+def test_a_picture_is_never_read_half_written_while_pages_are_sent_it(tmp_path):
+    """Six threads cache one new picture at once while the test reads the file: it is absent or
+    whole (Gradio's own writer, which rewrites the file in place, failed this)."""
+    for seed in range(20):
+        image = np.random.default_rng(seed).integers(0, 255, (256, 256, 3), np.uint8)
+        start, made, seen = threading.Barrier(7), [], []
+
+        def cache():
+            start.wait()
+            made.append(served(image, str(tmp_path)))
+        writers = [threading.Thread(target=cache) for _ in range(6)]
+        for w in writers:
+            w.start()
+        start.wait()
+        while any(w.is_alive() for w in writers):
+            for path in tmp_path.glob("*/*.png"):
+                with contextlib.suppress(FileNotFoundError):
+                    seen.append((str(path), path.read_bytes()))
+        for w in writers:
+            w.join()
+        whole = Path(made[0]).read_bytes()
+        assert set(made) == {made[0]} and Image.open(io.BytesIO(whole)).size == (256, 256)
+        assert all(data == whole for path, data in seen if path == made[0])
 
 
 def training_processes(home_folder) -> list[int]:

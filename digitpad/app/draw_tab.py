@@ -17,6 +17,7 @@ from ..push import Push
 from ..store import ReadOnly, png
 from .draw_rules import DrawRules, Picker, Refused, push_of
 from .pad import stroke_pad
+from .pictures import gallery, picture, update
 from .refusal import refuse, slider
 
 VIEW28_EMPTY = "<p>The 28 x 28 image the model reads appears here.</p>"
@@ -55,12 +56,6 @@ def zoo_html(row: list[tuple[str, int, float]], digit: int | None) -> str:
 
 def units_label(model) -> str:
     return f"fc1: {layer_facts(model)['fc1'].shape[0]} units (click one)"
-
-
-def picture(**kwargs) -> gr.Image:
-    """An output image, sent as PNG: Gradio 6's default WebP took 3-7x as long to encode these
-    flat images, on the server's event loop."""
-    return gr.Image(format="png", interactive=False, **kwargs)
 
 
 def dropdown(picker: Picker) -> gr.Dropdown:
@@ -198,9 +193,8 @@ class DrawTab:
                         f"{home.store_path()}. Click a drawing to select it.")
             self.chosen = gr.State(None)
             # No label or buttons over the gallery: they covered the first drawing.
-            self.drawings = gr.Gallery(show_label=False, buttons=[], columns=10, height=260,
-                                       fit_columns=False, object_fit="contain", format="png",
-                                       allow_preview=False, interactive=False, elem_id="drawings")
+            self.drawings = gallery(show_label=False, buttons=[], columns=10, height=260, fit_columns=False,
+                                    object_fit="contain", allow_preview=False, elem_id="drawings")
             with gr.Row():
                 self.remove = gr.Button("Delete the selected drawing", size="sm")
                 self.exported = gr.DownloadButton("Export all (zip)", size="sm")
@@ -332,9 +326,9 @@ class DrawTab:
         read meanwhile."""
         model, p = self.rules.switch(last, name, who, token)
         labels = self.per_layer(self.rules.labels[model.name], "")
-        changes = {image: gr.Image(m, label=label, visible=bool(label))
+        changes = {image: update(image, m, label=label, visible=bool(label))
                    for image, m, label in zip(self.layers, self.per_layer(p.layers, None), labels)}
-        changes[self.units] = gr.Image(p.units, label=units_label(model.module))
+        changes[self.units] = update(self.units, p.units, label=units_label(model.module))
         if last:
             changes |= dict(zip([self.verdict, self.probs, self.seen, *self.reasons, self.why_text],
                                 [p.verdict, p.probs, view28(p.input), *self.why(p)]))

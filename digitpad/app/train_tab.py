@@ -15,7 +15,8 @@ from ..events import Progress, follow
 from ..limits import Limit
 from ..runs import HELD_OUT_FOLD, THREADS, Busy, Run, label
 from ..weights import WeightsError, load
-from .draw_tab import Draw, picture
+from .draw_tab import Draw
+from .pictures import picture
 from .refusal import refuse, slider
 
 MNIST_TRAIN = 60_000 - data.VAL_SIZE  # MNIST training images once validation is carved off
