@@ -30,6 +30,16 @@ def zipped(path: Path, entries: dict) -> Path:
     return path
 
 
+def spread(points: int = strokes.MAX_POINTS) -> list:
+    """Random points over a 4096 canvas, out to the stray limit: the costliest drawing the pad's
+    value may carry."""
+    return (np.random.default_rng(0).random((points, 2)) * 3 * 4096 - 4096).round(1).tolist()
+
+
+def largest_pad() -> str:
+    return json.dumps({"size": [4096, 4096], "strokes": [spread()]})
+
+
 def main(folder: Path) -> None:
     store, model = Store(folder / "drawings.sqlite"), load_model()
     me = store.profile("me", "owner")
@@ -38,8 +48,6 @@ def main(folder: Path) -> None:
     Image.new("L", (10_000, 10_000), 255).save(blank, "PNG")
     huge = bytearray(blank.getvalue())
     huge[16:24] = struct.pack(">II", 50_000, 50_000)
-    rng = np.random.default_rng(0)
-    spread = (rng.random((strokes.MAX_POINTS, 2)) * 3 * 4096 - 4096).round(1).tolist()  # to the stray limit
     imports = {
         "20 blank 10000x10000 canvases in a 1.4 KB zip": {"drawings.csv": csv + "1.png,3,3,x,0\n" * 20,
                                                           "inputs/1.png": ink, "canvases/1.png": blank.getvalue()},
@@ -50,13 +58,13 @@ def main(folder: Path) -> None:
     }
     paths = {name: zipped(folder / f"{i}.zip", entries) for i, (name, entries) in enumerate(imports.items())}
     pads = {"100,000 points": json.dumps({"size": [400, 400], "strokes": [[[200.5, 200.5]] * 100_000]}),
-            f"{strokes.MAX_POINTS:,} random points over a 4096 canvas": json.dumps({"size": [4096, 4096], "strokes": [spread]})}
-    curve = json.dumps({"size": [4096, 4096], "strokes": [spread[:SWEEP_POINTS]]})
+            f"{strokes.MAX_POINTS:,} random points over a 4096 canvas": largest_pad()}
+    curve = json.dumps({"size": [4096, 4096], "strokes": [spread(SWEEP_POINTS)]})
     bombs = {f"import: {name}": (lambda path=path: store.import_zip(me, path, room=500)) for name, path in paths.items()}
     bombs |= {f"pad, read and look: {name}": (lambda v=v: (render.glance(model, v), render.panels(model, v)))
               for name, v in pads.items()}
     bombs["pad, pushed: the same, 3x the brush"] = lambda: render.panels(
-        model, json.dumps({"size": [4096, 4096], "strokes": [spread]}), push=Push(rotation=45, thickness=3))
+        model, largest_pad(), push=Push(rotation=45, thickness=3))
     bombs[f"the curve: {SWEEP_POINTS:,} points, 3x the brush"] = lambda: render.curve(
         model, curve, Push(rotation=45, thickness=3))
     render.panels(model, strokes.empty())  # warm-up

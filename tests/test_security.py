@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 import bombs
-from clients import as_profile, draw_and_read, log_text, open_pad, start_app
+from clients import as_profile, draw_and_read, log_text, open_pad, rss_mib, start_app
 
 from digitpad import owners, pendigits
 from digitpad.app.pictures import served
@@ -192,6 +192,32 @@ def test_a_scripts_probes_are_answered_in_sentences_and_a_retried_correction_kep
     for path in (shared.home / "secret", shared.home / "drawings.sqlite", *models, f"{exports}/../secret",
                  f"{exports}/%2e%2e/secret", f"{exports}/..%2fdrawings.sqlite", f"{exports}/../../../etc/passwd"):
         assert status(f"{shared.url}gradio_api/file={path}") in (403, 404), path
+
+
+def test_six_of_the_largest_drawings_at_once_cost_the_server_under_200_mib(shared, drawings, monkeypatch):
+    """Probe 4's last: six clients send the costliest drawing a pad's value may carry (5,000
+    random points over a 4,096 canvas; six 12000x12000 canvases once made another reading wait
+    16.9 s) for its reading and its maps, while a seventh reads a pen digit."""
+    from gradio_client import Client
+
+    monkeypatch.setenv("DIGITPAD_HOME", str(shared.home))
+    token, bomb = owners.new(), bombs.largest_pad()
+    seven = pendigits.pad_value(next(d for d in drawings if d.label == 7), np.random.default_rng(7))
+
+    def send(value):
+        client = Client(shared.url, verbose=False)
+        verdict, *_ = client.predict(value, "digitcnn", "me", token, api_name="/read_drawing")
+        client.predict(value, "digitcnn", "me", token, api_name="/look")
+        return verdict
+    with ThreadPoolExecutor(7) as pool:
+        list(pool.map(send, [seven] * 7))  # seven clients at once grow a server once (threads, arenas)
+        Path(f"/proc/{shared.pid}/clear_refs").write_text("5")  # the server's peak starts again from here
+        before = rss_mib(shared.pid)
+        verdicts = list(pool.map(send, [bomb] * 6 + [seven]))
+    peak = next(int(line.split()[1]) for line in open(f"/proc/{shared.pid}/status") if line.startswith("VmHWM"))
+    print(f"six bombs at once: the server's peak {peak / 1024 - before:.0f} MiB over its memory before")
+    assert peak / 1024 - before < 200
+    assert verdicts[-1].startswith("It's a 7")  # the bombs ink the whole canvas: no digit in them
 
 
 def test_a_picture_is_never_read_half_written_while_pages_are_sent_it(tmp_path):
