@@ -26,12 +26,16 @@ class PersonalModels:
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self._models: dict[int, Loaded | None] = {}
+        self._generation = store.generation
 
     def path(self, profile: int) -> Path:
         return self.folder / str(profile) / f"{self.base_name}.pt"
 
     def get(self, profile: int) -> Loaded | None:
         """The profile's model as last saved (it may lag its drawings), or None."""
+        if self._generation != self.store.generation:  # the database was begun afresh: ids reused
+            self._models.clear()
+            self._generation = self.store.generation
         if profile not in self._models:
             self._models[profile] = self._load(profile)
         return self._models[profile]

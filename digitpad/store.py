@@ -26,13 +26,13 @@ from .weights import write_atomic
 
 APP_ID = 0x44504144  # "DPAD" in PRAGMA application_id: a file made by digitpad, not another program
 SCHEMA = """
-CREATE TABLE profiles (
+CREATE TABLE IF NOT EXISTS profiles (
     id INTEGER PRIMARY KEY,
     owner TEXT NOT NULL,        -- '' on this machine; a browser's token when served beyond it
     name TEXT NOT NULL,
     created REAL NOT NULL,
     UNIQUE (owner, name));
-CREATE TABLE drawings (
+CREATE TABLE IF NOT EXISTS drawings (
     id INTEGER PRIMARY KEY,
     profile INTEGER NOT NULL REFERENCES profiles (id) ON DELETE CASCADE,
     input BLOB NOT NULL,        -- the 28x28 the model saw, ink as uint8
@@ -94,15 +94,22 @@ class Store:
             self.path.rename(aside)
             print(f"digitpad: {self.path} {problem}; moved it to {aside} and started a fresh one",
                   file=sys.stderr, flush=True)
+        self._made, self.generation = False, 0  # generation: files begun afresh so far
         with self._connection() as db:
-            if not db.execute("SELECT 1 FROM sqlite_master").fetchone():
-                db.executescript(f"PRAGMA application_id = {APP_ID};" + SCHEMA)
-            elif "strokes" not in {r[1] for r in db.execute("PRAGMA table_info(drawings)")}:
+            if "strokes" not in {r[1] for r in db.execute("PRAGMA table_info(drawings)")}:
                 db.execute("ALTER TABLE drawings ADD COLUMN strokes TEXT")  # made before strokes were kept
+        self._made = True
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
         db.execute("PRAGMA foreign_keys = ON")
+        if not db.execute("SELECT 1 FROM sqlite_master").fetchone():  # new, or deleted while we ran
+            if self._made:
+                print(f"digitpad: {self.path} was deleted while digitpad ran; started a fresh one",
+                      file=sys.stderr, flush=True)
+            self._ids.clear()  # the profiles' ids were the old file's
+            self.generation += 1
+            db.executescript(f"PRAGMA application_id = {APP_ID};" + SCHEMA)
         return db
 
     @contextmanager
@@ -129,7 +136,8 @@ class Store:
         and may refuse by raising."""
         key = (owner, name.strip() or "me")
         find = "SELECT id FROM profiles WHERE owner = ? AND name = ?"
-        if key not in self._ids:  # asked on every reading with a personal model: once from disk
+        # Asked on every reading with a personal model: once from disk, unless the file went.
+        if key not in self._ids or not self.path.exists():
             with self._connection() as db:
                 # Looked up before any insert: a store that turned read-only still opens its profiles.
                 if not (found := db.execute(find, key).fetchone()):

@@ -190,6 +190,23 @@ def test_a_fresh_database_never_gets_the_old_ones_personal_models(tmp_path, ship
     assert personal.update(again).meta["profile_created"] == fresh.created(again)
 
 
+def test_a_database_deleted_while_the_page_runs_is_begun_afresh(tmp_path, shipped, drawings, rng, capsys):
+    """The next drawing goes into a fresh file, the log says so once, and the profile's old
+    model (taught from the deleted drawings) is not served for its new self."""
+    store = Store(tmp_path / "drawings.sqlite")
+    me = store.profile("me")
+    add_drawings(store, me, drawings, rng, 3)
+    personal = PersonalModels(store, shipped, tmp_path / "profiles")
+    assert personal.update(me) is not None
+    (tmp_path / "drawings.sqlite").unlink()
+    time.sleep(0.01)  # a later creation stamp, as any real reset has
+    again = store.profile("me")
+    add_drawings(store, again, drawings[10:], rng, 1)
+    assert again == me and store.ids(again) == [1]
+    assert capsys.readouterr().err.count("was deleted while digitpad ran; started a fresh one") == 1
+    assert personal.get(again) is None
+
+
 def test_a_store_turned_read_only_says_so_and_keeps_what_it_held(tmp_path, shipped, drawings, rng,
                                                                 monkeypatch, capsys):
     """The home is remounted read-only while the page runs (simulated: a read-only connection,
