@@ -78,7 +78,7 @@ def test_each_browser_sees_only_its_own_profiles(shared, browser):
         return [text.replace("✓", "").strip() for text in page.get_by_role("option").all_inner_texts()]
     assert "alice" in profiles(alice)  # after a reload, alice's browser still has her
     assert profiles(browser.new_context()) == ["me"]  # another browser never sees her
-    assert "moved it to" in log_text(shared)
+    assert "moved it to" in log_text(shared) and "shared: each browser sees only the profiles it made" in log_text(shared)
 
 
 def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings):
@@ -92,6 +92,8 @@ def test_a_shared_page_keeps_drawings_to_their_browser(shared, browser, drawings
     expect(page.locator("#score")).to_contain_text("On your 1 drawing", timeout=60_000)
     page.locator("#yours").get_by_text("Your drawings").click()
     expect(page.locator("#drawings img")).to_have_count(1, timeout=60_000)
+    expect(page.locator("#yours")).to_contain_text("This page is shared")  # and not the home's path
+    assert str(shared.home) not in page.locator("#yours").inner_text()
     config = urllib.request.urlopen(shared.url + "config", timeout=30).read().decode()
     assert (shared.home / "secret").read_text().strip() not in config  # it signed her token
     [zipped] = (shared.home / "exports").glob("*/digitpad-drawings.zip")

@@ -15,7 +15,7 @@ from .. import home, render
 from ..models import layer_facts
 from ..push import Push
 from ..store import ReadOnly, png
-from .draw_rules import DrawRules, Picker, Refused, push_of
+from .draw_rules import SHARED_CAP, DrawRules, Picker, Refused, push_of
 from .pad import stroke_pad
 from .pictures import gallery, picture, update
 from .refusal import refuse, slider
@@ -32,6 +32,9 @@ PUSH = ("Turn the drawing and change its stroke width (on your strokes, before t
 SLIDERS = {"rotation": ("Turn (degrees)", 5), "shift_x": ("Shift right (pixels)", 1),
            "shift_y": ("Shift down (pixels)", 1), "scale": ("Scale", 0.05),
            "thickness": ("Stroke width (x)", 0.25)}  # Push's fields: label, step
+SHARED = (f"This page is shared: what you taught, newest first, is kept on the machine serving it, "
+          f"for this browser alone (no other browser sees it, and profiles made on that machine "
+          f"itself are not shown here), at most {SHARED_CAP} drawings a profile.")
 WHY = ("Red pixels pushed the network toward the digit, blue pixels away from it: each pixel's "
        "share of the change from a blank canvas to your drawing (integrated gradients).")
 
@@ -189,8 +192,8 @@ class DrawTab:
             "layer", "output shape", "parameters", "receptive field"], label="Architecture",
             interactive=False)
         with gr.Accordion("Your drawings", open=False, elem_id="yours"):
-            gr.Markdown(f"What you taught, newest first, kept on this machine only, in "
-                        f"{home.store_path()}. Click a drawing to select it.")
+            gr.Markdown((SHARED if rules.shared else f"What you taught, newest first, kept on this "
+                         f"machine only, in {home.store_path()}.") + " Click a drawing to select it.")
             self.chosen = gr.State(None)
             # No label or buttons over the gallery: they covered the first drawing.
             self.drawings = gallery(show_label=False, buttons=[], columns=10, height=260, fit_columns=False,

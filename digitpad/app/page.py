@@ -67,7 +67,8 @@ def serve(args, models: dict) -> None:
     # A first optimizer imports torch._dynamo (1.4 s here): pay that while the page loads, not
     # on the first correction.
     threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
-    demo = build_demo(models, args.model, shared=args.share or args.host not in LOCAL_HOSTS)
+    shared = args.share or args.host not in LOCAL_HOSTS
+    demo = build_demo(models, args.model, shared)
     try:
         _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port,
                                               share=args.share, css=CSS, quiet=True,
@@ -80,5 +81,8 @@ def serve(args, models: dict) -> None:
     print(f"digitpad: open {local_url}" + (f" or the public link {share_url}" if share_url else
           (" (this machine only; --host 0.0.0.0 to serve the network, --share for a public link)"
            if args.host == "127.0.0.1" else "")))
+    if shared:
+        print("digitpad: shared: each browser sees only the profiles it made, within the limits "
+              "in docs/reliability.md; profiles made on this machine alone are not shown")
     print("digitpad: Ctrl-C stops it; digitpad --help lists the flags", flush=True)
     demo.block_thread()
