@@ -176,10 +176,16 @@ def touch_draw(page, drawing, stroke_s: float = 0) -> None:
 
 
 def watch(page, selector: str) -> None:
-    """Record every change of the element at `selector` (time, its HTML) in the page."""
+    """Record every change of what the element at `selector` shows (time, its HTML) in the page.
+    Gradio's status tracker inside it is left out: hidden, its text still ticks with each event's
+    queue and timer, which made a page that had long shown its answer look as if still changing."""
+    page.wait_for_selector(selector, state="attached")
     page.evaluate("""selector => { window.changes = window.changes || {}; const seen = window.changes[selector] = [];
       const el = document.querySelector(selector);
-      new MutationObserver(() => seen.push([performance.now(), el.innerHTML]))
+      const shown = () => { const copy = el.cloneNode(true);
+        copy.querySelectorAll('[data-testid=status-tracker]').forEach(t => t.remove()); return copy.innerHTML; };
+      new MutationObserver(() => { const html = shown();
+        if (!seen.length || seen[seen.length - 1][1] !== html) seen.push([performance.now(), html]); })
         .observe(el, {subtree: true, childList: true, attributes: true, characterData: true}); }""",
                   selector)
 
