@@ -14,9 +14,10 @@ browser: in headless Chromium, seconds from the last pen-up to the final reading
 class:   simulated students draw pen digits at a person's pace against one `digitpad --host
          127.0.0.1`, through the pad's own events: final-reading latency, errors, memory.
 teach:   in each writer fold, every unseen writer teaches the fold's digitcnn their first k
-         drawings of each digit (k = 1, 2, 3); their other digits are read before and after,
-         and so are the other unseen writers' digits (forgetting). Rehearsal comes from the
-         fold's training writers only. Fold models missing from runs/folds/ are trained first.
+         drawings of each digit (k = 1, 2, 3), sent as the pad sends strokes; their other digits
+         are read before and after, and so are the other unseen writers' digits (forgetting).
+         Rehearsal comes from the fold's training writers only. Fold models missing from
+         runs/folds/ are trained first.
 """
 import argparse
 import asyncio
@@ -591,7 +592,7 @@ def bench_teach(args):
     source = pendigits.locate(args.pendigits)
     mnist_x, mnist_y = data.load_mnist(args.data_dir or data.default_data_dir(), train=True)
     test = data.load_mnist(args.data_dir or data.default_data_dir(), train=False)
-    pen = pendigits.cached(source, "white")
+    pen = pendigits.cached(source, pendigits.PAD)  # each digit's strokes, as the page's pad sends them
     writers = set(pen.writers.tolist())
     rows = {k: [] for k in TEACH_K}  # (writer, base acc, taught acc, base errors, taught errors,
     for fold in range(pendigits.FOLDS):  # seconds, forgetting on writers, on MNIST test)
