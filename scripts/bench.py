@@ -9,8 +9,9 @@ latency: the pad's two handlers over real pen drawings sent as the pad sends the
 load:    drawings per second the running app answers for 1, 5 and 20 concurrent clients.
 browser: in headless Chromium, seconds from the last pen-up to the final reading and the final
          maps, beside a page with the same stroke pad and a handler that only echoes, and beside
-         the Sketchpad page digitpad had before; and from a click on "It was" to the picker
-         showing the model taught with that drawing.
+         the Sketchpad page digitpad had before; the readings shown while a stroke of half a
+         second is drawn; and from a click on "It was" to the picker showing the model taught
+         with that drawing.
 class:   simulated students draw pen digits at a person's pace against one `digitpad --host
          127.0.0.1`, through the pad's own events: final-reading latency, errors, memory.
 teach:   in each writer fold, every unseen writer teaches the fold's digitcnn their first k
@@ -352,6 +353,20 @@ def pen_up_seconds(browser, url, drawing, selectors) -> dict[str, tuple[float, f
     return out
 
 
+def readings_while_down(browser, url, drawing) -> tuple[float, int, np.ndarray]:
+    """One stroke drawn over half a second: its seconds from pen-down to pen-up, how many
+    readings the page showed meanwhile and the milliseconds between them."""
+    from clients import changes, draw, open_pad, pen_up, watch
+    page = open_pad(browser, url)
+    watch(page, "#input28")
+    down = page.evaluate("performance.now()")
+    draw(page, drawing, every=4, stroke_s=0.5)  # fewer mouse moves: each is a round trip to the browser
+    up = pen_up(page)
+    times = [t for t, _ in changes(page, "#input28", down, up)]
+    page.close()
+    return (up - down) / 1000, len(times), np.diff(times)
+
+
 def bench_browser(args):
     import shutil
 
@@ -369,12 +384,15 @@ def bench_browser(args):
                                                       prevent_thread_lock=True)[1]
                                     for name, demo in demos.items()}}
         browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        seconds, lags = [], {(name, s): [] for name, selectors in pages.items() for s in selectors}
+        seconds, live = [], []
+        lags = {(name, s): [] for name, selectors in pages.items() for s in selectors}
         try:
             for d in drawn.sample(pen, args.strokes, seed=14):  # in turn, so every page sees the same load
                 for name, selectors in pages.items():
                     for selector, pair in pen_up_seconds(browser, urls[name], d, selectors).items():
                         lags[name, selector].append(pair)
+            for d in [d for d in pen if d.label == 2 and len(d.strokes) == 1][:args.strokes]:
+                live.append(readings_while_down(browser, url, d))
             for n, d in enumerate(drawings, start=1):
                 page = open_pad(browser, url)
                 draw_and_read(page, d, "It")
@@ -404,6 +422,10 @@ def bench_browser(args):
     ours = final("digitpad")
     print(f"digitpad's final reading: {ours / final('empty handler', '#echo'):.2f}x the empty handler's, "
           f"{ours / final(before):.2f}x the Sketchpad's ({args.strokes} drawings, {CANVAS}x{CANVAS} canvas)")
+    down_s, counts, gaps = zip(*live)
+    print(f"\n| while the pen is down: one-stroke 2s, each stroke {np.median(down_s):.2f} s (median) | "
+          f"readings (median, fewest) | between readings (median) |\n|---|---|---|\n| {len(live)} strokes | "
+          f"{np.median(counts):.0f}, {min(counts)} | {np.median(np.concatenate(gaps)):.0f} ms |")
     print("\n| from a click on It was to the taught model in the picker | median | max |\n|---|---|---|")
     print(f"| {len(seconds)} corrections, 1 to {len(seconds)} drawings | {np.median(seconds):.2f} s | "
           f"{max(seconds):.2f} s |")
