@@ -339,8 +339,9 @@ def test_the_port_check_lets_a_crashed_servers_port_be_reused():
 
 
 def test_only_the_browser_that_started_a_run_stops_it_and_a_killed_server_ends_it(
-        shared, browser):
-    """Last in this file: it kills the module's server, while the run is still starting (the
+        shared, browser, monkeypatch):
+    """A script's fifth run in an hour is refused too (the four before it, while hers trains, as
+    busy). Last in this file: it kills the module's server, while the run is still starting (the
     run notices a server gone before it began watching, too)."""
     from playwright.sync_api import expect
 
@@ -354,6 +355,18 @@ def test_only_the_browser_that_started_a_run_stops_it_and_a_killed_server_ends_i
     expect(theirs.locator("#train-result")).to_contain_text("Another browser started this run")
     trainer = training_processes(shared.home)
     assert len(trainer) == 1
+
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from digitpad.app.train_tab import RUNS_PER_HOUR
+    monkeypatch.setenv("DIGITPAD_HOME", str(shared.home))  # to sign a token as this server does
+    script, token = Client(shared.url, verbose=False), owners.new()
+    for _ in range(RUNS_PER_HOUR):  # each asked for, counted, and refused while hers trains
+        with pytest.raises(AppError, match="a model is training already"):
+            script.predict("digitcnn", 1, False, 1000, "me", token, api_name="/train")
+    with pytest.raises(AppError, match=f"asked for {RUNS_PER_HOUR} runs in an hour"):
+        script.predict("digitcnn", 1, False, 1000, "me", token, api_name="/train")
 
     shared.send_signal(signal.SIGKILL)  # the server dies as the run starts: the run ends with it
     shared.wait(10)
