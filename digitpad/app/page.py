@@ -23,8 +23,8 @@ CSS = """#input28 img, #why img, #layers img, #closer img, #filters img, #respon
 #input28 img, #why img { object-fit: contain; }  /* 28x28 images, scaled up by the browser */
 #input28 img { display: block; width: 210px; height: 210px; margin: 0 auto; border: 1px solid var(--border-color-primary); }
 #input28 p { height: 210px; margin: 0; color: var(--body-text-color-subdued); }
-#layers img, #why img, #dense img { margin-top: 28px; }
-#units button, #units .image-frame, #units img { width: 100%; }  /* 16 x 8 pixels for 128 units, scaled up here */  /* below the label Gradio lays over an image */
+#layers img, #why img, #dense img { margin-top: 28px; }  /* below the label Gradio lays over an image */
+#units button, #units .image-frame, #units img { width: 100%; }  /* fc1's units fill their column */
 #why img { height: calc(100% - 28px); }
 #probs .output-class { display: none; }  /* the verdict above already names the digit */
 #probs .confidence-set { margin-bottom: 0; }
