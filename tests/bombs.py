@@ -13,14 +13,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from clients import rss_mib
+
 from digitpad import render, strokes
 from digitpad.push import SWEEP_POINTS, Push
 from digitpad.store import IMPORT_BYTES, Store, png
 from digitpad.weights import load_model
-
-
-def kib(field: str) -> int:
-    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field))
 
 
 def zipped(path: Path, entries: dict) -> Path:
@@ -71,9 +69,9 @@ def main(folder: Path) -> None:
     costs = {}
     for name, bomb in bombs.items():
         Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from here
-        before, start = kib("VmRSS"), time.perf_counter()
+        before, start = rss_mib("self"), time.perf_counter()
         bomb()
-        costs[name] = [time.perf_counter() - start, (kib("VmHWM") - before) / 1024]
+        costs[name] = [time.perf_counter() - start, rss_mib("self", peak=True) - before]
     print(json.dumps(costs))
 
 

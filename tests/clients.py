@@ -71,12 +71,14 @@ def send_all(url: str, batches: list[list[str]], model: str = "digitcnn",
     return results, time.perf_counter() - start
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process, from /proc (Linux)."""
+def rss_mib(pid: int | str, peak: bool = False) -> float:
+    """Resident memory of a process ("self": this one), or its peak since the last reset
+    (clear_refs), from /proc (Linux)."""
+    field = "VmHWM:" if peak else "VmRSS:"
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def open_pad(browser, url: str):
