@@ -15,6 +15,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     data: str = "mnist+pen"  # or "mnist": MNIST alone, as the seeds trained
     pen_share: float = 0.25
+    pen_renders: str = "fresh"  # or "cached": three fixed renders per pen digit
     fold: int | None = None  # pen writer group held out; None: train on every writer
     pendigits: Path | None = None
     epochs: int = 15

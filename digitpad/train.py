@@ -19,7 +19,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from . import data, home, pendigits, report
+from . import data, fresh, home, pendigits, report
 from .events import Events
 from .models import MODELS, build_model
 from .runs import SERVER_PID
@@ -27,7 +27,7 @@ from .settings import FAST, RECIPE_FIELDS, RECIPES, Settings
 from .steps import evaluate, train_step
 from .weights import WeightsError, read_checkpoint, save_atomic, save_weights
 
-PEN_RENDERS = 3  # canvases per pen digit, each with its own brush, size and place
+PEN_RENDERS = 3  # cached canvases per pen digit, each with its own brush, size and place
 WARMUP = 0.05  # share of all steps over which the linear schedule's rate rises to the peak
 # Shares of a run at which a run with events also validates, for the page's curves: where
 # a short run climbs most. Epoch ends are validated anyway.
@@ -55,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
                         "every batch; mnist: MNIST alone, as the seeds trained")
     p.add_argument("--pen-share", type=float,
                    help=f"share of each batch that is pen-drawn digits (default {FAST.pen_share})")
+    p.add_argument("--pen-renders", choices=["fresh", "cached"],
+                   help=f"fresh (default): every epoch draws each pen digit anew from its strokes "
+                        f"(slanted, turned, jittered, random brush and size); cached: {PEN_RENDERS} "
+                        f"fixed renders per digit, made once and kept in digitpad's home")
     p.add_argument("--fold", type=int, choices=range(pendigits.FOLDS),
                    help="hold out pen writer group K (0-2): train on the other writers, validate on "
                         "these; without it training uses all writers")
@@ -181,9 +185,22 @@ class Sets:
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    pen: tuple[torch.Tensor, torch.Tensor] | None
+    pen: tuple[torch.Tensor, torch.Tensor] | None  # the epoch's, with fresh renders
     pen_val: pendigits.PenSet | None
     writers: list[int]  # the pen writers trained on, recorded in the checkpoint
+    renders: fresh.EpochRenders | None = None  # draws `pen` anew for each epoch
+
+    def pen_for(self, epoch: int, last: int, events: Events) -> None:
+        """With fresh renders: `epoch`'s pen digits in `pen`, the next epoch's begun."""
+        if not self.renders:
+            return
+        if epoch not in self.renders.pending:  # the first epoch run here: nothing drawn ahead
+            events("prepare", doing=f"drawing the pen digits for epoch {epoch}")
+        x, y = self.renders.get(epoch, lambda done, total: events(
+            "prepare", doing=f"drawing the pen digits for epoch {epoch}", done=done, total=total))
+        self.pen = x.to(self.x_tr.device), y.to(self.x_tr.device)
+        if epoch < last:
+            self.renders.ask(epoch + 1)
 
 
 def load_sets(s: Settings, events: Events, device) -> Sets:
@@ -194,18 +211,16 @@ def load_sets(s: Settings, events: Events, device) -> Sets:
     if s.limit:
         x_tr, y_tr = x_tr[:s.limit], y_tr[:s.limit]
     x_test, y_test = data.load_mnist(root, train=False)
-    pen = pen_val = None
+    sets = Sets(*(t.to(device) for t in (x_tr, y_tr, x_val, y_val)), x_test, y_test, None, None, [])
     if s.data == "mnist+pen":
         events("prepare", doing="loading the pen digits")
-        pen, pen_val = pen_digits(s, events)
-    return Sets(*(t.to(device) for t in (x_tr, y_tr, x_val, y_val)), x_test, y_test,
-                (pen.images.to(device), pen.labels.to(device)) if pen else None, pen_val,
-                sorted(set(pen.writers.tolist())) if pen else [])
+        pen_digits(s, sets, events)
+    return sets
 
 
 def batch_plan(s: Settings, sets: Sets) -> tuple[int, int]:
     """Pen digits in each batch, and batches in an epoch over the MNIST training images."""
-    n_pen = round(s.batch_size * s.pen_share) if sets.pen else 0
+    n_pen = round(s.batch_size * s.pen_share) if s.data == "mnist+pen" else 0
     return n_pen, math.ceil(len(sets.x_tr) / (s.batch_size - n_pen))
 
 
@@ -326,15 +341,25 @@ def announced(items: list, events: Events, doing: str, every: int = 250):
         yield item
 
 
-def pen_digits(s: Settings, events: Events):
-    """The pen digits to train on and the held-out writers' digits to validate on (or None)."""
+def pen_digits(s: Settings, sets: Sets, events: Events) -> None:
+    """Into `sets`: the pen digits to train on (fixed, or drawn anew each epoch), the writers
+    they are by, and the held-out writers' digits to validate on."""
     source = pendigits.locate(s.pendigits, download=True)
-    passes = itertools.count(1)
-    full = pendigits.cached(source, "white", PEN_RENDERS, progress=lambda it: announced(
-        it, events, f"rendering pen digits once, pass {next(passes)} of {PEN_RENDERS}"))
-    writers = set(full.writers.tolist())
+    writers = {d.writer for d in pendigits.load(source)}
     held = pendigits.fold_writers(writers, s.fold) if s.fold is not None else set()
-    return full.only(writers - held).drawn(), full.only(held) if held else None
+    sets.writers = sorted(writers - held)
+    if s.pen_renders == "fresh":
+        sets.renders = fresh.EpochRenders(source, writers - held, s.seed)
+        if not held:
+            return
+    renders = PEN_RENDERS if s.pen_renders == "cached" else 1  # fresh: the cache only validates
+    passes = itertools.count(1)
+    full = pendigits.cached(source, "white", renders, progress=lambda it: announced(
+        it, events, f"rendering pen digits once, pass {next(passes)} of {renders}"))
+    sets.pen_val = full.only(held) if held else None
+    if not sets.renders:
+        train = full.only(writers - held).drawn()
+        sets.pen = train.images.to(sets.x_tr.device), train.labels.to(sets.x_tr.device)
 
 
 def all_pen_digits(s: Settings) -> pendigits.PenSet | None:
@@ -387,7 +412,9 @@ def fit(s: Settings, watch=None) -> dict:
     sets = load_sets(s, events, device)
     n_pen, steps = batch_plan(s, sets)
     loop = build_loop(s, device, events, steps)
-    pen_note = f" + {len(sets.pen[1])} pen digits by {len(sets.writers)} writers" if sets.pen else ""
+    pen_count = len(sets.renders.labels) if sets.renders else len(sets.pen[1]) if sets.pen else 0
+    pen_note = (f" + {pen_count} pen digits by {len(sets.writers)} writers"
+                f"{', drawn anew each epoch' if sets.renders else ''}" if pen_count else "")
     held_note = f", and {len(sets.pen_val.labels)} pen digits of held-out writers" if sets.pen_val else ""
     print(f"training {s.model} on {len(sets.x_tr)} MNIST images{pen_note} ({device}), "
           f"validating on {len(sets.x_val)} MNIST images{held_note}")
@@ -397,8 +424,12 @@ def fit(s: Settings, watch=None) -> dict:
         epoch_images = len(sets.x_tr) + n_pen * steps
         watchers.append(mid_epoch_validation(events, sets, epoch_images * s.epochs, epoch_images, done))
     events("start", model=s.model, epochs=s.epochs, images_per_epoch=len(sets.x_tr),
-           pen=bool(sets.pen), weights=conv1_kernels(loop.model), images=done, **untrained)
-    interrupted = run_epochs(loop, s, sets, watchers)
+           pen=bool(n_pen), weights=conv1_kernels(loop.model), images=done, **untrained)
+    try:
+        interrupted = run_epochs(loop, s, sets, watchers)
+    finally:
+        if sets.renders:
+            sets.renders.close()
     return finish(loop, s, sets, device, interrupted)
 
 
@@ -410,6 +441,7 @@ def run_epochs(loop: Loop, s: Settings, sets: Sets, watchers) -> bool:
         while state["epoch"] < s.epochs:
             epoch = state["epoch"] + 1
             start = time.perf_counter()
+            sets.pen_for(epoch, s.epochs, loop.events)
             tr_loss, tr_acc = train_epoch(loop, s, sets, epoch, watchers)
             row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc,
                    **validate(loop.kept, sets)}
@@ -481,7 +513,8 @@ def record(s: Settings, state: dict, best: dict, sets: Sets, device, **results) 
             "val_acc": best.get("val_acc"), "pen_val_acc": best.get("pen_val_acc"), **results,
             "train_time_s": state["train_time"], "images_seen": state["clock"]["images"],
             "train_loop_s": state["clock"]["seconds"], "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "recipe": s.recipe, "data": s.data, "pen_share": s.pen_share if sets.pen else 0.0,
+            "recipe": s.recipe, "data": s.data, "pen_share": s.pen_share if sets.writers else 0.0,
+            "pen_renders": s.pen_renders if sets.writers else None,
             "fold": s.fold, "pen_writers": sets.writers, "device": str(device),
             "augment_share": s.augment_share, "label_smoothing": s.label_smoothing,
             "lr_schedule": s.lr_schedule, "ema": s.ema, "seed": s.seed, "batch_size": s.batch_size,

@@ -1,0 +1,111 @@
+"""Pen digits drawn anew for every epoch: each drawing's strokes slanted, turned and jittered, then
+drawn and preprocessed as the pad's strokes are, in background processes while the last epoch trains."""
+import concurrent.futures
+import multiprocessing
+import os
+import signal
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from . import pendigits
+from .canvas import SIZE, mnist_image
+from .strokes import CANVAS, Pad
+
+SLANT = 0.3          # horizontal shear, uniform in +-this: x moves by SLANT x the height above centre
+TURN = 10.0          # rotation in degrees, uniform in +-this
+STROKE_SHIFT = 0.03  # each stroke moves as a whole by this share of the digit's size (std)
+POINT_JITTER = 0.01  # each point moves by about this share, smoothed along its stroke (std)
+CHUNK = 500          # drawings per task: small enough that the first epoch's wait shows progress
+# Two workers at the lowest priority: training's two threads leave a core idle much of each step
+# (measured: rendering beside training slowed it by nothing, at full priority by 3x).
+WORKERS = 2
+
+
+def styled(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The strokes slanted and turned about the drawing's centre, each stroke shifted and its
+    points jittered: the variety between writers, drawn afresh."""
+    pts = np.concatenate(strokes)
+    lo, hi = pts.min(0), pts.max(0)
+    centre, size = (lo + hi) / 2, max((hi - lo).max(), 1.0)
+    a, k = np.radians(rng.uniform(-TURN, TURN)), rng.uniform(-SLANT, SLANT)
+    # y points down, so shearing x by -k*y leans the top right when k > 0.
+    warp = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[1, -k], [0, 1]])
+    out = []
+    for s in strokes:
+        noise = rng.normal(0, POINT_JITTER * size * 1.6, s.shape)  # x1.6: the smoothing's loss
+        if len(s) > 2:  # a [1, 2, 1] / 4 average along the stroke: a wobble, not a zigzag
+            padded = np.concatenate([noise[:1], noise, noise[-1:]])
+            noise = (padded[:-2] + 2 * padded[1:-1] + padded[2:]) / 4
+        shift = rng.normal(0, STROKE_SHIFT * size, 2)
+        out.append((s - centre) @ warp.T + centre + shift + noise)
+    return out
+
+
+def draw(drawings: list[pendigits.PenDigit], seed) -> tuple[np.ndarray, np.ndarray]:
+    """Each drawing styled, placed with a random brush and size, rasterized and preprocessed as
+    the pad's strokes are: ink as uint8 [N, 28, 28], and which preprocess read as blank [N]."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((len(drawings), SIZE, SIZE), np.uint8)
+    blank = np.zeros(len(drawings), bool)
+    for i, d in enumerate(drawings):
+        brush = rng.uniform(*pendigits.BRUSH)
+        strokes, _ = pendigits.placed(replace(d, strokes=styled(d.strokes, rng)), rng, CANVAS, brush)
+        digit = mnist_image(Pad((CANVAS, CANVAS), tuple(strokes), brush).ink())
+        if digit is None:
+            blank[i] = True
+        else:
+            images[i] = np.rint(digit * 255)
+    return images, blank
+
+
+_drawings: list[pendigits.PenDigit] = []  # a worker's: the run's training drawings
+
+
+def _start_worker(source: str, writers: list[int]) -> None:
+    global _drawings
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
+    if hasattr(os, "nice"):
+        os.nice(19)
+    torch.set_num_threads(1)
+    _drawings = [d for d in pendigits.load(source) if d.writer in set(writers)]
+
+
+def _draw_chunk(seed: int, epoch: int, start: int) -> tuple[np.ndarray, np.ndarray]:
+    return draw(_drawings[start:start + CHUNK], [seed, epoch, start])
+
+
+class EpochRenders:
+    """The training writers' pen digits, drawn anew for each epoch from (seed, epoch) alone, so
+    that a resumed run sees what an unbroken one saw."""
+
+    def __init__(self, source, writers: set[int], seed: int):
+        drawings = [d for d in pendigits.load(source) if d.writer in writers]
+        self.labels = torch.tensor([d.label for d in drawings])
+        self.seed = seed
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+            initargs=(str(source), sorted(writers)))
+        self.pending = {}
+
+    def ask(self, epoch: int) -> None:
+        """Start drawing `epoch`'s set in the background."""
+        if epoch not in self.pending:
+            self.pending[epoch] = [self.pool.submit(_draw_chunk, self.seed, epoch, start)
+                                   for start in range(0, len(self.labels), CHUNK)]
+
+    def get(self, epoch: int, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`epoch`'s images [N, 1, 28, 28] in [0, 1] and labels, without the blank ones; waits for
+        them if need be, calling progress(done, total) as parts arrive."""
+        self.ask(epoch)
+        parts = []
+        for future in self.pending.pop(epoch):
+            parts.append(future.result())
+            if progress:
+                progress(min(len(parts) * CHUNK, len(self.labels)), len(self.labels))
+        images, blank = (np.concatenate(p) for p in zip(*parts))
+        return torch.from_numpy(images[~blank]).float().div_(255).unsqueeze(1), self.labels[~blank]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
