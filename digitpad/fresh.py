@@ -88,6 +88,7 @@ class EpochRenders:
             WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
             initargs=(str(source), sorted(writers)))
         self.pending = {}
+        self.last = (0, None)  # the epoch handed out last, and its set
 
     def ask(self, epoch: int) -> None:
         """Start drawing `epoch`'s set in the background."""
@@ -97,15 +98,19 @@ class EpochRenders:
 
     def get(self, epoch: int, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
         """`epoch`'s images [N, 1, 28, 28] in [0, 1] and labels, without the blank ones; waits for
-        them if need be, calling progress(done, total) as parts arrive."""
+        them if need be, calling progress(done, total) from 0 as parts arrive."""
+        if self.last[0] == epoch:
+            return self.last[1]
         self.ask(epoch)
-        parts = []
+        parts, total = [], len(self.labels)
         for future in self.pending.pop(epoch):
-            parts.append(future.result())
             if progress:
-                progress(min(len(parts) * CHUNK, len(self.labels)), len(self.labels))
+                progress(min(len(parts) * CHUNK, total), total)
+            parts.append(future.result())
         images, blank = (np.concatenate(p) for p in zip(*parts))
-        return torch.from_numpy(images[~blank]).float().div_(255).unsqueeze(1), self.labels[~blank]
+        self.last = epoch, (torch.from_numpy(images[~blank]).float().div_(255).unsqueeze(1),
+                            self.labels[~blank])
+        return self.last[1]
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

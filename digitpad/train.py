@@ -194,10 +194,8 @@ class Sets:
         """With fresh renders: `epoch`'s pen digits in `pen`, the next epoch's begun."""
         if not self.renders:
             return
-        if epoch not in self.renders.pending:  # the first epoch run here: nothing drawn ahead
-            events("prepare", doing=f"drawing the pen digits for epoch {epoch}")
         x, y = self.renders.get(epoch, lambda done, total: events(
-            "prepare", doing=f"drawing the pen digits for epoch {epoch}", done=done, total=total))
+            "prepare", doing=f"drawing the pen digits anew for epoch {epoch}", done=done, total=total))
         self.pen = x.to(self.x_tr.device), y.to(self.x_tr.device)
         if epoch < last:
             self.renders.ask(epoch + 1)
@@ -412,20 +410,21 @@ def fit(s: Settings, watch=None) -> dict:
     sets = load_sets(s, events, device)
     n_pen, steps = batch_plan(s, sets)
     loop = build_loop(s, device, events, steps)
-    pen_count = len(sets.renders.labels) if sets.renders else len(sets.pen[1]) if sets.pen else 0
-    pen_note = (f" + {pen_count} pen digits by {len(sets.writers)} writers"
-                f"{', drawn anew each epoch' if sets.renders else ''}" if pen_count else "")
-    held_note = f", and {len(sets.pen_val.labels)} pen digits of held-out writers" if sets.pen_val else ""
-    print(f"training {s.model} on {len(sets.x_tr)} MNIST images{pen_note} ({device}), "
-          f"validating on {len(sets.x_val)} MNIST images{held_note}")
     watchers, untrained, done = [watch] if watch else [], {}, loop.state["clock"]["images"]
     if events.path:  # the page's validation curves: from the untrained model on, a few an epoch
         untrained = {} if loop.state["epoch"] else validate(loop.kept, sets)
         epoch_images = len(sets.x_tr) + n_pen * steps
         watchers.append(mid_epoch_validation(events, sets, epoch_images * s.epochs, epoch_images, done))
-    events("start", model=s.model, epochs=s.epochs, images_per_epoch=len(sets.x_tr),
-           pen=bool(n_pen), weights=conv1_kernels(loop.model), images=done, **untrained)
     try:
+        if loop.state["epoch"] < s.epochs:  # the first set is preparation, shown as such on the page
+            sets.pen_for(loop.state["epoch"] + 1, s.epochs, events)
+        anew = ", drawn anew each epoch" if sets.renders else ""
+        pen_note = f" + {len(sets.pen[1])} pen digits by {len(sets.writers)} writers{anew}" if sets.pen else ""
+        held_note = f", and {len(sets.pen_val.labels)} pen digits of held-out writers" if sets.pen_val else ""
+        print(f"training {s.model} on {len(sets.x_tr)} MNIST images{pen_note} ({device}), "
+              f"validating on {len(sets.x_val)} MNIST images{held_note}")
+        events("start", model=s.model, epochs=s.epochs, images_per_epoch=len(sets.x_tr),
+               pen=bool(n_pen), weights=conv1_kernels(loop.model), images=done, **untrained)
         interrupted = run_epochs(loop, s, sets, watchers)
     finally:
         if sets.renders:

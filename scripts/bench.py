@@ -3,6 +3,8 @@
 train:   time to 99.0% MNIST test accuracy (checked every 5,000 images) and images/s for
          digitcnn: the seeds' pipeline and recipe, digitpad's pipeline with the seeds' recipe, and
          scripts/train.py's default recipe for one epoch, to 99% and to the epoch's end.
+renders: seconds per training epoch with the pen digits drawn anew every epoch (the default)
+         beside the three cached renders, digitcnn, two epochs each, alternated.
 latency: the pad's two handlers over real pen drawings sent as the pad sends them (the reading,
          and the maps and heat maps at pen-up), for each zoo model, and for digitcnn again while
          the Train tab's subprocess trains; then values that are no drawing, each answered in words.
@@ -53,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 TARGET = 0.99
 CHECK_EVERY = 5_000  # training images between test-accuracy checks on the way to TARGET
-SECTIONS = ("train", "latency", "load", "browser", "class", "teach")
+SECTIONS = ("train", "renders", "latency", "load", "browser", "class", "teach")
 TEACH_K = (1, 2, 3)
 
 
@@ -178,6 +180,29 @@ def bench_train(args):
         reached = "" if acc.min() >= TARGET else f" (not reached by {(acc < TARGET).sum()} of {len(acc)})"
         print(f"| {name} | {np.median(seconds):.1f} s{reached} | {np.median(seen):,.0f} | "
               f"{seen.sum() / seconds.sum():,.0f} | {acc.min():.2%} | {base / np.median(seconds):.2f}x |")
+
+
+def bench_renders(args):
+    root = args.data_dir or data.default_data_dir()
+    epochs, wall = {"cached": [], "fresh": []}, {"cached": [], "fresh": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        # Built before the clock: the cache is made once per machine, not per run.
+        pendigits.cached(pendigits.locate(args.pendigits), "white", train.PEN_RENDERS)
+        for seed in range(args.repeats):
+            for mode in epochs:
+                start = time.perf_counter()
+                train.fit(replace(FAST, epochs=2, seed=seed, pen_renders=mode, data_dir=root,
+                                  pendigits=args.pendigits, out=Path(tmp), report_dir=Path(tmp)))
+                wall[mode].append(time.perf_counter() - start)
+                history = json.loads((Path(tmp) / "digitcnn.json").read_text())["history"]
+                epochs[mode] += [row["seconds"] for row in history]
+    base = np.median(epochs["cached"])
+    print(f"\ndigitcnn, {args.repeats} runs of two epochs per way, two threads; medians")
+    print("| pen digits | seconds an epoch | whole run, loading included | epoch cost |")
+    print("|---|---|---|---|")
+    for mode, name in (("cached", "three renders, cached"), ("fresh", "drawn anew every epoch")):
+        print(f"| {name} | {np.median(epochs[mode]):.1f} s | {np.median(wall[mode]):.1f} s | "
+              f"{np.median(epochs[mode]) / base:.2f}x |")
 
 
 def handler_ms(model, values, zoo: dict) -> tuple[list, list, list]:
@@ -673,12 +698,14 @@ def main(argv=None):
                    help="what to run (default: all)")
     p.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     p.add_argument("--repeats", type=int, default=3,
-                   help="batch orders per pipeline in the train run; the table shows medians (default 3)")
+                   help="batch orders per pipeline in the train run, runs per way in the renders run; "
+                        "the tables show medians (default 3)")
     p.add_argument("--drawings", type=int, default=300, help="pen drawings for the latency run")
     p.add_argument("--models", nargs="+", default=["digitcnn", "simplecnn", "bncnn", "widekernel"],
                    help="models for the latency run")
     p.add_argument("--pendigits", default=None,
-                   help="UCI pendigits-orig.tra for the browser and teach runs (default $DIGITPAD_PENDIGITS)")
+                   help="UCI pendigits-orig.tra for the renders, browser and teach runs "
+                        "(default $DIGITPAD_PENDIGITS)")
     p.add_argument("--students", type=positive, nargs="+", default=[30],
                    help="simulated students in the class run, one run for each number given (default 30)")
     p.add_argument("--seconds", type=float, default=60, help="how long each class run draws (default 60)")
@@ -694,6 +721,8 @@ def main(argv=None):
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if "train" in args.sections:
         bench_train(args)
+    if "renders" in args.sections:
+        bench_renders(args)
     if "latency" in args.sections:
         bench_latency(args)
     if "load" in args.sections:

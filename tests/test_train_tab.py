@@ -9,7 +9,6 @@ import pytest
 
 from clients import draw, draw_and_read, open_pad, pad_ready, start_app
 
-from digitpad.train import PEN_RENDERS
 
 TRAINED = re.compile(r"digitcnn \(trained at \d\d:\d\d(:\d\d)?\)")  # seconds when two share a minute
 
@@ -75,7 +74,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     set_slider(page, "train-images", 6_000)
     page.locator("#train-start").click()
     expect(page.locator("#train-bar")).to_contain_text(  # from the first seconds, what it does
-        re.compile(rf"rendering pen digits once, pass \d of {PEN_RENDERS}: \d+ of 300"), timeout=60_000)
+        re.compile(r"drawing the pen digits anew for epoch 1: \d+ of 300"), timeout=60_000)
     expect(page.locator("#train-bar")).to_contain_text("images/s", timeout=120_000)
     filters, lengths = watch_until_done(page)
     result = page.locator("#train-result").inner_text()
