@@ -4,6 +4,8 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -66,10 +68,18 @@ _drawings: list[pendigits.PenDigit] = []  # a worker's: the run's training drawi
 def _start_worker(source: str, writers: list[int]) -> None:
     global _drawings
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
     if hasattr(os, "nice"):
         os.nice(19)
     torch.set_num_threads(1)
     _drawings = [d for d in pendigits.load(source) if d.writer in set(writers)]
+
+
+def _end_with(parent: int) -> None:
+    """A worker whose training process is gone (killed, crashed) ends too: none is left drawing."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _draw_chunk(seed: int, epoch: int, start: int) -> tuple[np.ndarray, np.ndarray]:

@@ -69,24 +69,33 @@ def test_training_lowers_the_loss_and_writes_what_the_app_loads(tmp_path, mnist_
         Events(tmp_path / "more.jsonl")("stp", images=0)
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root, few_pen_digits):
-    """SIGKILL a run after its second epoch; --resume ends where an unbroken run ends."""
-    main(args(tmp_path / "straight", mnist_root, "--epochs", "3"))
+def test_killed_run_resumes_to_the_same_result(tmp_path, mnist_root, small_pendigits):
+    """SIGKILL a run after its second epoch: its pen-drawing processes end with it, and --resume
+    ends where an unbroken run ends, the pen digits drawn anew each epoch included."""
+    pen = ["--data", "mnist+pen", "--pendigits", str(small_pendigits), "--epochs", "3"]
+    main(args(tmp_path / "straight", mnist_root, *pen))
     broken = tmp_path / "broken"
     proc = subprocess.Popen(
-        [sys.executable, "scripts/train.py", *args(broken, mnist_root, "--epochs", "3")],
+        [sys.executable, "scripts/train.py", *args(broken, mnist_root, *pen)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     for line in proc.stdout:
         if line.startswith("epoch  2"):
             break
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    workers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert workers, "the run draws its pen digits in child processes"
     proc.kill()
     proc.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "a renderer outlived its run"
     resume = broken / "w" / "digitcnn.resume.pt"
     assert resume.exists() and not (broken / "w" / "digitcnn.pt").exists()
     assert torch.load(resume, weights_only=True)["state"]["epoch"] in (1, 2)
 
-    main(args(broken, mnist_root, "--epochs", "3", "--resume"))
+    main(args(broken, mnist_root, *pen, "--resume"))
     a, b = history(tmp_path / "straight"), history(broken)
     assert b["epochs"] == 3
     assert b["val_acc"] == a["val_acc"] and b["test_acc"] == a["test_acc"]
