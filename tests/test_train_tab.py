@@ -74,7 +74,7 @@ def test_a_short_run_trains_on_the_page_and_its_model_reads_a_drawing(trainer, b
     set_slider(page, "train-images", 6_000)
     page.locator("#train-start").click()
     expect(page.locator("#train-bar")).to_contain_text(  # from the first seconds, what it does
-        re.compile(r"drawing the pen digits anew for epoch 1: \d+ of 300"), timeout=60_000)
+        re.compile(r"drawing the pen digits anew for epoch 1: \d+ of 200"), timeout=60_000)  # 20 writers
     expect(page.locator("#train-bar")).to_contain_text("images/s", timeout=120_000)
     filters, lengths = watch_until_done(page)
     result = page.locator("#train-result").inner_text()
