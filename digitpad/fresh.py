@@ -20,8 +20,8 @@ TURN = 10.0          # rotation in degrees, uniform in +-this
 STROKE_SHIFT = 0.03  # each stroke moves as a whole by this share of the digit's size (std)
 POINT_JITTER = 0.01  # each point moves by about this share, smoothed along its stroke (std)
 CHUNK = 500          # drawings per task: small enough that the first epoch's wait shows progress
-# Two workers at the lowest priority: training's two threads leave a core idle much of each step
-# (measured: rendering beside training slowed it by nothing, at full priority by 3x).
+# Two workers at the lowest priority, in the time training's threads leave a core idle: an
+# epoch costs 1.28x the cached renders' on two cores (bench.py renders); at normal priority, 3x.
 WORKERS = 2
 
 
