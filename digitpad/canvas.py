@@ -99,11 +99,12 @@ def _longest_stroke(mask: np.ndarray) -> int:
     """The longer bounding-box side of the largest 8-connected blob in a small binary image.
 
     Joins each row's runs of ink to the runs they touch in the row above, so it loops over runs,
-    not pixels: 5x faster than a flood fill, which the pen digits drawn anew every epoch pay."""
+    not pixels: 3x faster than a flood fill on pen digits, which training draws anew each epoch."""
     edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
     rows, starts = np.nonzero(edges == 1)
     ends = np.nonzero(edges == -1)[1]  # exclusive; paired with starts, both in reading order
-    parent = list(range(len(rows)))
+    runs = list(zip(rows.tolist(), starts.tolist(), ends.tolist()))
+    parent = list(range(len(runs)))
 
     def root(i):
         while parent[i] != i:
@@ -111,15 +112,15 @@ def _longest_stroke(mask: np.ndarray) -> int:
         return i
 
     above, here, row = [], [], -1
-    for i, (y, x0, x1) in enumerate(zip(rows.tolist(), starts.tolist(), ends.tolist())):
+    for i, (y, x0, x1) in enumerate(runs):
         if y != row:
             above, here, row = (here if y == row + 1 else []), [], y
         for j in above:  # diagonal neighbours touch too: columns x0-1 .. x1 of the row above
-            if starts[j] <= x1 and x0 <= ends[j]:
+            if runs[j][1] <= x1 and x0 <= runs[j][2]:
                 parent[root(j)] = root(i)
         here.append(i)
     blobs = {}
-    for i, (y, x0, x1) in enumerate(zip(rows.tolist(), starts.tolist(), ends.tolist())):
+    for i, (y, x0, x1) in enumerate(runs):
         n, top, bottom, left, right = blobs.get(root(i), (0, y, y, x0, x1))
         blobs[root(i)] = (n + x1 - x0, min(top, y), max(bottom, y), min(left, x0), max(right, x1))
     return max(((n, max(b - t + 1, r - l)) for n, t, b, l, r in blobs.values()), default=(0, 0))[1]
