@@ -72,7 +72,8 @@ def _start_worker(source: str, writers: list[int]) -> None:
     if hasattr(os, "nice"):
         os.nice(19)
     torch.set_num_threads(1)
-    _drawings = [d for d in pendigits.load(source) if d.writer in set(writers)]
+    keep = set(writers)
+    _drawings = [d for d in pendigits.load(source) if d.writer in keep]
 
 
 def _end_with(parent: int) -> None:
@@ -90,9 +91,9 @@ class EpochRenders:
     """The training writers' pen digits, drawn anew for each epoch from (seed, epoch) alone, so
     that a resumed run sees what an unbroken one saw."""
 
-    def __init__(self, source, writers: set[int], seed: int):
-        drawings = [d for d in pendigits.load(source) if d.writer in writers]
-        self.labels = torch.tensor([d.label for d in drawings])
+    def __init__(self, source, drawings: list[pendigits.PenDigit], writers: set[int], seed: int):
+        """`drawings`: `source`'s, parsed; those by `writers` are drawn, as each worker reads them."""
+        self.labels = torch.tensor([d.label for d in drawings if d.writer in writers])
         self.seed = seed
         self.pool = concurrent.futures.ProcessPoolExecutor(
             WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,

@@ -343,11 +343,12 @@ def pen_digits(s: Settings, sets: Sets, events: Events) -> None:
     """Into `sets`: the pen digits to train on (fixed, or drawn anew each epoch), the writers
     they are by, and the held-out writers' digits to validate on."""
     source = pendigits.locate(s.pendigits, download=True)
-    writers = {d.writer for d in pendigits.load(source)}
+    drawings = pendigits.load(source)
+    writers = {d.writer for d in drawings}
     held = pendigits.fold_writers(writers, s.fold) if s.fold is not None else set()
     sets.writers = sorted(writers - held)
     if s.pen_renders == "fresh":
-        sets.renders = fresh.EpochRenders(source, writers - held, s.seed)
+        sets.renders = fresh.EpochRenders(source, drawings, writers - held, s.seed)
         if not held:
             return
     renders = PEN_RENDERS if s.pen_renders == "cached" else 1  # fresh: the cache only validates

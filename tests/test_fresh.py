@@ -32,12 +32,13 @@ def test_styles_move_the_strokes_but_keep_their_shape_and_order(drawings):
 def test_each_epoch_is_drawn_anew_and_the_same_epoch_alike_in_any_run(small_pendigits):
     """A resumed run sees the digits an unbroken one saw: the set depends on (seed, epoch) alone."""
     writers = set(range(1, 31)) - pendigits.fold_writers(range(1, 31), 2)
-    one, two = fresh.EpochRenders(small_pendigits, writers, 0), fresh.EpochRenders(small_pendigits, writers, 0)
+    drawings = pendigits.load(small_pendigits)
+    one, two = (fresh.EpochRenders(small_pendigits, drawings, writers, 0) for _ in range(2))
     try:
         two.ask(2)
         x1, y1 = one.get(1)
         assert x1.shape == (200, 1, 28, 28) and 0 <= x1.min() and x1.max() <= 1
-        assert y1.tolist() == [d.label for d in pendigits.load(small_pendigits) if d.writer in writers]
+        assert y1.tolist() == [d.label for d in drawings if d.writer in writers]
         x2, y2 = two.get(2)
         assert torch.equal(y1, y2) and (x1 - x2).abs().mean() > 0.05  # the same digits, drawn anew
         assert torch.equal(two.get(1)[0], x1)
