@@ -21,7 +21,7 @@ STROKE_SHIFT = 0.03  # each stroke moves as a whole by this share of the digit's
 POINT_JITTER = 0.01  # each point moves by about this share, smoothed along its stroke (std)
 CHUNK = 500          # drawings per task: small enough that the first epoch's wait shows progress
 # Two workers at the lowest priority, in the time training's threads leave a core idle: an
-# epoch costs 1.28x the cached renders' on two cores (bench.py renders); at normal priority, 3x.
+# epoch cost 1.16-1.51x the cached renders' on two cores (bench.py renders); at normal priority, 3x.
 WORKERS = 2
 
 
@@ -64,7 +64,7 @@ def draw(drawings: list[pendigits.PenDigit], seed) -> tuple[np.ndarray, np.ndarr
 
 def _ink_around(strokes: list[np.ndarray], brush: float) -> np.ndarray:
     """The pad's ink (float32 in [0, 1]) on just the part of its CANVAS the strokes cover:
-    mnist_image crops to the ink anyway, and the whole canvas cost a fifth of a drawing's time."""
+    mnist_image crops to the ink anyway, so the rest of the canvas would be work for nothing."""
     pts, r = np.concatenate(strokes), brush / 2 + 2
     lo = np.clip(np.floor(pts.min(0) - r), 0, CANVAS).astype(int)
     hi = np.clip(np.ceil(pts.max(0) + r), 1, CANVAS).astype(int)

@@ -23,7 +23,7 @@ VARIANTS = ("white", "transparent", "dark")  # canvases, as images reach preproc
 PAD = "pad"                                  # strokes, as the page's pad sends them
 BRUSH = (0.02, 0.08)    # brush width, as a fraction of the canvas, drawn uniformly from this range
 EXTENT = (0.3, 0.85)    # the digit's larger side, likewise
-RENDER_VERSION = 1      # bump when render() draws differently
+RENDER_VERSION = 2      # bump when render() draws differently (2: round joins drawn as discs)
 FOLDS = 3
 
 # The UCI archive's copy (CC BY 4.0), `compress`ed; the checksum is of the decompressed file.

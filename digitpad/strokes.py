@@ -41,15 +41,18 @@ class Pad:
 
 
 def rasterize(strokes, size: tuple[int, int], brush: float) -> np.ndarray:
-    """Strokes ([n, 2] arrays of canvas pixels) -> uint8 ink, size (w, h), round brush and caps."""
+    """Strokes ([n, 2] arrays of canvas pixels) -> uint8 ink, size (w, h), round brush, joins and
+    caps, as the page's canvas draws them (lineJoin and lineCap 'round')."""
     mask = Image.new("L", size, 0)
     draw = ImageDraw.Draw(mask)
     r = brush / 2
     for s in strokes:
         xy = [tuple(p) for p in s]
         if len(xy) > 1:
-            draw.line(xy, fill=255, width=max(1, round(brush)), joint="curve")
-        for x, y in (xy[0], xy[-1]):  # round caps
+            draw.line(xy, fill=255, width=max(1, round(brush)))
+        # A disc at every point is a round join and cap; PIL's own joint="curve" works each
+        # join out in Python and made rasterizing 3x slower (1.6 ms against 0.5 ms a pen digit).
+        for x, y in xy:
             draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
     return np.asarray(mask)
 
