@@ -4,6 +4,7 @@ import errno
 import ipaddress
 import os
 import re
+import signal
 import socket
 import sys
 
@@ -63,14 +64,22 @@ def port_taken(host: str, port: int) -> bool:
 
 def main(argv=None):
     args = parse_args(argv)
+    # Ctrl-C while torch and gradio load ends the process in the signal handler itself: raised
+    # as KeyboardInterrupt, it can land in code an extension runs and be swallowed there (once
+    # in CI, the app then started anyway). Nothing is open yet, so there is nothing to tidy.
+    signal.signal(signal.SIGINT, stopped)
     try:
         start(args)
-    except KeyboardInterrupt:  # Ctrl-C while torch and gradio load: nothing to tidy, no traceback
-        print("digitpad: stopped", file=sys.stderr, flush=True)
-        # Not sys.exit, which ended with status -2 once in a full test run: an interrupt landing
-        # in Python code that an extension runs itself leaves CPython's "unhandled Ctrl-C" flag
-        # set, caught or not, and the interpreter then kills itself with SIGINT.
-        os._exit(130)
+    except KeyboardInterrupt:  # from serve(), before the server takes Ctrl-C over
+        stopped()
+
+
+def stopped(*_) -> None:
+    print("digitpad: stopped", file=sys.stderr, flush=True)
+    # Not sys.exit, which ended with status -2 once in a full test run: an interrupt landing
+    # in Python code that an extension runs itself leaves CPython's "unhandled Ctrl-C" flag
+    # set, caught or not, and the interpreter then kills itself with SIGINT.
+    os._exit(130)
 
 
 def start(args) -> None:
@@ -92,4 +101,5 @@ def start(args) -> None:
     except WeightsError as e:
         sys.exit(f"digitpad: {e}")
     from .app import serve
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the server's Ctrl-C: a clean stop
     serve(args, models)
