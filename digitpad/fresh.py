@@ -20,8 +20,9 @@ TURN = 10.0          # rotation in degrees, uniform in +-this
 STROKE_SHIFT = 0.03  # each stroke moves as a whole by this share of the digit's size (std)
 POINT_JITTER = 0.01  # each point moves by about this share, smoothed along its stroke (std)
 CHUNK = 500          # drawings per task: small enough that the first epoch's wait shows progress
-# Two workers at the lowest priority, in the time training's threads leave a core idle: an
-# epoch cost 1.16-1.51x the cached renders' on two cores (bench.py renders); at normal priority, 3x.
+# Two workers at the lowest priority: beside training's two threads they get little CPU, so an
+# epoch mostly waits for its set (1.16-1.51x the cached renders' epoch on two cores, bench.py
+# renders); at normal priority they made training 3x slower.
 WORKERS = 2
 
 
