@@ -2,6 +2,7 @@
 from the blank canvas), and the arithmetic of one conv1 unit on the user's own drawing."""
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,6 +36,35 @@ def attribution(model: nn.Module, x: torch.Tensor, digits: list[int], steps: int
         (grads,) = torch.autograd.grad(picked.sum(), path)
     summed = (grads.view(len(digits), steps, 28, 28) * weights.view(1, -1, 1, 1)).sum(1)
     return (summed * (x - base)[0]).detach()
+
+
+def completeness_error(model: nn.Module, x: torch.Tensor, steps: int = STEPS) -> float:
+    """How far the ten maps of x [1, 1, 28, 28] miss adding up to their logits' change from the
+    blank canvas, as a share of the largest change: 0 for exact integrated gradients."""
+    with torch.inference_mode():
+        gap = (model.eval()(x) - model(blank()))[0]
+    return float((attribution(model, x, list(range(10)), steps).sum((1, 2)) - gap).abs().max() / gap.abs().max())
+
+
+def blanking_drops(model: nn.Module, inputs: torch.Tensor, count: int = 20, seed: int = 0):
+    """How far each input's answer probability falls when its `count` reddest pixels are blanked,
+    and when `count` random ink pixels are: two arrays [N]. Good maps make the first larger."""
+    rng = np.random.default_rng(seed)
+    empty = blank().flatten()
+    reddest, random = [], []
+    with torch.inference_mode():
+        probs = torch.softmax(model.eval()(inputs), 1)
+    for x, p in zip(inputs, probs):
+        digit = int(p.argmax())
+        attr = attribution(model, x[None], [digit])[0].flatten()
+        ink = (x.flatten() > empty[0] + 0.1).nonzero()[:, 0].numpy()
+        for chosen, drops in ((attr.topk(count).indices, reddest),
+                              (torch.from_numpy(rng.choice(ink, count, replace=False)), random)):
+            erased = x.flatten().clone()
+            erased[chosen] = empty[chosen]
+            with torch.inference_mode():
+                drops.append(float(p[digit] - torch.softmax(model(erased.view(1, 1, 28, 28)), 1)[0, digit]))
+    return np.array(reddest), np.array(random)
 
 
 def separating(maps: torch.Tensor, top: int, second: int) -> str:

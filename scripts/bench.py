@@ -6,6 +6,9 @@ train:   time to 99.0% MNIST test accuracy (checked every 5,000 images) and imag
 renders: seconds per training epoch with the pen digits drawn anew every epoch (the default)
          beside the three cached renders, digitcnn, three-epoch runs alternated; the middle
          epoch is timed, as it waits for its own set and trains while the next is drawn.
+explain: the heat maps on the 100 pen drawings tests/test_explain.py checks, for each zoo model:
+         the answer's probability lost when its 20 reddest pixels are blanked, against 20 random
+         ink pixels; how closely the ten maps add up to the score changes, at 16 and 256 steps.
 latency: the pad's two handlers over real pen drawings sent as the pad sends them (the reading,
          and the maps and heat maps at pen-up), for each zoo model, and for digitcnn again while
          the Train tab's subprocess trains; then values that are no drawing, each answered in words.
@@ -41,7 +44,7 @@ import torch.nn.functional as F
 
 from tqdm import tqdm
 
-from digitpad import data, drawn, pendigits, pixels, render, runs, strokes, teaching, train
+from digitpad import data, drawn, explain, fresh, pendigits, pixels, render, runs, strokes, teaching, train
 from digitpad.models import MODELS, DigitCNN
 from digitpad.names import DEFAULT_MODEL
 from digitpad.pendigits import CANVAS
@@ -56,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 TARGET = 0.99
 CHECK_EVERY = 5_000  # training images between test-accuracy checks on the way to TARGET
-SECTIONS = ("train", "renders", "latency", "load", "browser", "class", "teach")
+SECTIONS = ("train", "renders", "explain", "latency", "load", "browser", "class", "teach")
 TEACH_K = (1, 2, 3)
 
 
@@ -183,12 +186,30 @@ def bench_train(args):
               f"{seen.sum() / seconds.sum():,.0f} | {acc.min():.2%} | {base / np.median(seconds):.2f}x |")
 
 
+def drawing_a_set(source: Path, repeats: int) -> tuple[list, list]:
+    """The pen digits and the seconds each of `repeats` epochs' sets took to draw, after one
+    set that starts the processes."""
+    drawings = pendigits.load(source)
+    renders = fresh.EpochRenders(source, drawings, {d.writer for d in drawings}, seed=0)
+    try:
+        renders.get(0)
+        seconds = []
+        for epoch in range(1, repeats + 1):
+            start = time.perf_counter()
+            renders.get(epoch)
+            seconds.append(time.perf_counter() - start)
+    finally:
+        renders.close()
+    return drawings, seconds
+
+
 def bench_renders(args):
     root = args.data_dir or data.default_data_dir()
     epochs, wall = {"cached": [], "fresh": []}, {"cached": [], "fresh": []}
     with tempfile.TemporaryDirectory() as tmp:
         # Built before the clock: the cache is made once per machine, not per run.
         pendigits.cached(pendigits.locate(args.pendigits), "white", train.PEN_RENDERS)
+        pen, set_seconds = drawing_a_set(pendigits.locate(args.pendigits), args.repeats)
         for seed in range(args.repeats):
             for mode in epochs:
                 start = time.perf_counter()
@@ -200,6 +221,8 @@ def bench_renders(args):
                 # epoch, so only the middle one costs what every epoch of a long run costs.
                 epochs[mode].append(history[1]["seconds"])
     base = np.median(epochs["cached"])
+    print(f"\nOne set of all {len(pen)} pen digits drawn anew on {fresh.WORKERS} processes, "
+          f"nothing else running: {', '.join(f'{s:.1f} s' for s in set_seconds)}")
     print(f"\ndigitcnn, {args.repeats} runs of three epochs per way, two threads; medians of the "
           "middle epochs")
     print("| pen digits | seconds an epoch | whole run, loading included | epoch cost |")
@@ -207,6 +230,21 @@ def bench_renders(args):
     for mode, name in (("cached", "three renders, cached"), ("fresh", "drawn anew every epoch")):
         print(f"| {name} | {np.median(epochs[mode]):.1f} s | {np.median(wall[mode]):.1f} s | "
               f"{np.median(epochs[mode]) / base:.2f}x |")
+
+
+def bench_explain(args):
+    x = drawn.drawn_inputs(pendigits.load(pendigits.locate(args.pendigits)), 100, seed=21)
+    print(f"\n{len(x)} pen drawings; maps' error: how far the ten maps miss adding up to the logit "
+          "changes from the blank canvas, as a share of the largest change")
+    print("| model | probability lost, 20 reddest pixels blanked (mean) | 20 random ink pixels (mean) | "
+          f"reddest cost more | maps' error, {explain.STEPS} steps as the page (median, worst) | 256 steps (median, worst) |")
+    print("|---|---|---|---|---|---|")
+    for name in MODELS:
+        model = load_model(name)
+        reddest, random = explain.blanking_drops(model, x)
+        errors = [[explain.completeness_error(model, one[None], steps) for one in x] for steps in (explain.STEPS, 256)]
+        print(f"| {name} | {reddest.mean():.2f} | {random.mean():.2f} | {(reddest > random).mean():.0%} | " +
+              " | ".join(f"{np.median(e):.0%}, {max(e):.0%}" for e in errors) + " |")
 
 
 def handler_ms(model, values, zoo: dict) -> tuple[list, list, list]:
@@ -708,7 +746,7 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=["digitcnn", "simplecnn", "bncnn", "widekernel"],
                    help="models for the latency run")
     p.add_argument("--pendigits", default=None,
-                   help="UCI pendigits-orig.tra for the renders, browser and teach runs "
+                   help="UCI pendigits-orig.tra for the renders, explain, browser and teach runs "
                         "(default $DIGITPAD_PENDIGITS)")
     p.add_argument("--students", type=positive, nargs="+", default=[30],
                    help="simulated students in the class run, one run for each number given (default 30)")
@@ -727,6 +765,8 @@ def main(argv=None):
         bench_train(args)
     if "renders" in args.sections:
         bench_renders(args)
+    if "explain" in args.sections:
+        bench_explain(args)
     if "latency" in args.sections:
         bench_latency(args)
     if "load" in args.sections:
