@@ -24,7 +24,7 @@ def sample_indices(n: int, count: int | None, seed: int = 0) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n, count, replace=False).tolist())
 
 
-def drawn_inputs(drawings: list, count: int, seed: int = 0) -> torch.Tensor:
+def sample_inputs(drawings: list, count: int, seed: int = 0) -> torch.Tensor:
     """`count` seeded drawings rendered and preprocessed [count, 1, 28, 28], none blank: a fixed
     set to check the heat maps on, in the tests and in the bench."""
     x = pendigits.inputs(sample(drawings, count + count // 10, seed), seed=seed)

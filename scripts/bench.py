@@ -5,7 +5,8 @@ train:   time to 99.0% MNIST test accuracy (checked every 5,000 images) and imag
          scripts/train.py's default recipe for one epoch, to 99% and to the epoch's end.
 renders: seconds per training epoch with the pen digits drawn anew every epoch (the default)
          beside the three cached renders, digitcnn, three-epoch runs alternated; the middle
-         epoch is timed, as it waits for its own set and trains while the next is drawn.
+         epoch is timed, as it waits for its own set and trains while the next is drawn. First,
+         how long one set of every pen digit takes to draw with nothing else running.
 explain: the heat maps on the 100 pen drawings tests/test_explain.py checks, for each zoo model:
          the answer's probability lost when its 20 reddest pixels are blanked, against 20 random
          ink pixels; how closely the ten maps add up to the score changes, at 16 and 256 steps.
@@ -233,7 +234,7 @@ def bench_renders(args):
 
 
 def bench_explain(args):
-    x = drawn.drawn_inputs(pendigits.load(pendigits.locate(args.pendigits)), 100, seed=21)
+    x = drawn.sample_inputs(pendigits.load(pendigits.locate(args.pendigits)), 100, seed=21)
     print(f"\n{len(x)} pen drawings; maps' error: how far the ten maps miss adding up to the logit "
           "changes from the blank canvas, as a share of the largest change")
     print("| model | probability lost, 20 reddest pixels blanked (mean) | 20 random ink pixels (mean) | "

@@ -12,7 +12,7 @@ from digitpad.weights import load_model
 @pytest.fixture(scope="module")
 def inputs(drawings):
     """100 fixed pen drawings as the pad delivers them, preprocessed."""
-    return drawn.drawn_inputs(drawings, 100, seed=21)
+    return drawn.sample_inputs(drawings, 100, seed=21)
 
 
 def test_blanking_the_reddest_pixels_costs_the_answer_more_than_random_ink(model, inputs):
