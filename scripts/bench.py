@@ -240,7 +240,7 @@ def bench_explain(args):
     print("| model | probability lost, 20 reddest pixels blanked (mean) | 20 random ink pixels (mean) | "
           f"reddest cost more | maps' error, {explain.STEPS} steps as the page (median, worst) | 256 steps (median, worst) |")
     print("|---|---|---|---|---|---|")
-    for name in MODELS:
+    for name in args.models:
         model = load_model(name)
         reddest, random = explain.blanking_drops(model, x)
         errors = [[explain.completeness_error(model, one[None], steps) for one in x] for steps in (explain.STEPS, 256)]
@@ -745,7 +745,7 @@ def main(argv=None):
                         "the tables show medians (default 3)")
     p.add_argument("--drawings", type=int, default=300, help="pen drawings for the latency run")
     p.add_argument("--models", nargs="+", default=["digitcnn", "simplecnn", "bncnn", "widekernel"],
-                   help="models for the latency run")
+                   help="models for the latency and explain runs")
     p.add_argument("--pendigits", default=None,
                    help="UCI pendigits-orig.tra for the renders, explain, browser and teach runs "
                         "(default $DIGITPAD_PENDIGITS)")
