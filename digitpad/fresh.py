@@ -20,12 +20,12 @@ TURN = 10.0          # rotation in degrees, uniform in +-this
 STROKE_SHIFT = 0.03  # each stroke moves as a whole by this share of the digit's size (std)
 POINT_JITTER = 0.01  # each point moves by about this share, smoothed along its stroke (std)
 # The digit drawn this many pixels across, not the 120-340 of the pad's canvas: a digit draws in
-# 0.37 ms instead of 0.63 (quiet machine), and the 28x28 images differ as by a sub-pixel shift.
+# 0.39 ms instead of 0.63 (one quiet process), and the 28x28 images differ as by a sub-pixel shift.
 DRAW_SIDE = 80
 CHUNK = 500          # drawings per task: small enough that the first epoch's wait shows progress
 # Two workers at the lowest priority: beside training's two threads they get little CPU, so an
-# epoch mostly waits for its set (1.16-1.51x the cached renders' epoch on two cores, bench.py
-# renders); at normal priority they made training 3x slower.
+# epoch mostly waits for its set (1.19x the cached renders' epoch on two cores in bfloat16,
+# bench.py renders); at normal priority they made training 3x slower.
 WORKERS = 2
 
 

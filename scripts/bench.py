@@ -205,12 +205,12 @@ def drawing_a_set(source: Path, repeats: int) -> tuple[list, list]:
 
 
 def bench_renders(args):
-    root = args.data_dir or data.default_data_dir()
+    root, source = args.data_dir or data.default_data_dir(), pendigits.locate(args.pendigits)
     epochs, wall = {"cached": [], "fresh": []}, {"cached": [], "fresh": []}
     with tempfile.TemporaryDirectory() as tmp:
         # Built before the clock: the cache is made once per machine, not per run.
-        pendigits.cached(pendigits.locate(args.pendigits), "white", train.PEN_RENDERS)
-        pen, set_seconds = drawing_a_set(pendigits.locate(args.pendigits), args.repeats)
+        pendigits.cached(source, "white", train.PEN_RENDERS)
+        pen, set_seconds = drawing_a_set(source, args.repeats)
         for seed in range(args.repeats):
             for mode in epochs:
                 start = time.perf_counter()
