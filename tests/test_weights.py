@@ -1,3 +1,4 @@
+import json
 import os
 import pickle
 import subprocess
@@ -28,6 +29,8 @@ def test_every_zoo_model_ships_with_its_metrics(name, mnist_test):
     _, acc, _ = evaluate(loaded.module, images[:2000], labels[:2000])
     assert acc > 0.98
     assert loaded.meta["test_acc"] > 0.98 and loaded.meta["normalize"] == [data.MEAN, data.STD]
+    history = json.loads(loaded.path.with_suffix(".json").read_text())  # the same run's, not a stale one
+    assert (history["trained_at"], history["test_acc"]) == (loaded.meta["trained_at"], loaded.meta["test_acc"])
 
 
 def test_missing_file_says_how_to_train(tmp_path):
