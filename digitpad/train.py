@@ -398,9 +398,8 @@ def interrupts_held():
 def fit(s: Settings, watch=None) -> dict:
     """Train with early stopping on the validation score; save weights, history and plots.
 
-    The score is MNIST validation accuracy, averaged with held-out pen writers' accuracy when
-    a fold holds some out, so neither is given up for the other; with nothing held out the
-    last epoch is kept. `watch`: a watcher, see train_epoch.
+    The score is MNIST validation accuracy alone (a fold's held-out writers are only reported);
+    with no validation images the last epoch is kept. `watch`: a watcher, see train_epoch.
     """
     device = pick_device(s.device)
     if s.threads:
