@@ -24,7 +24,7 @@ POINT_JITTER = 0.01  # each point moves by about this share, smoothed along its 
 DRAW_SIDE = 80
 CHUNK = 500          # drawings per task: small enough that the first epoch's wait shows progress
 # Two workers at the lowest priority: beside training's two threads they get little CPU, so an
-# epoch mostly waits for its set (1.19-1.28x the cached renders' epoch on two cores in bfloat16,
+# epoch mostly waits for its set (1.19-1.35x the cached renders' epoch on two cores in bfloat16,
 # bench.py renders); at normal priority they made training 3x slower.
 WORKERS = 2
 
